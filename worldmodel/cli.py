@@ -1,0 +1,29 @@
+"""The ``wm`` command line: ``wm <command> --help`` for each command's options."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    import tyro
+
+    from worldmodel.commands import demo
+
+    commands = {
+        "demo": (demo.DemoConfig, demo.main),
+    }
+    cfg = tyro.extras.subcommand_cli_from_dict(
+        {name: cls for name, (cls, _) in commands.items()},
+        args=sys.argv[1:] if argv is None else argv,
+        prog="wm",
+        description="Video world models in the V-JEPA family, used for planning.",
+    )
+    for cls, fn in commands.values():
+        if isinstance(cfg, cls):
+            fn(cfg)
+            return
+
+
+if __name__ == "__main__":
+    main()

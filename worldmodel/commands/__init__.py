@@ -1,0 +1,1 @@
+"""Command implementations behind the ``wm`` command line (the wiring layer: may import envs)."""
