@@ -19,11 +19,10 @@ goal position. Reward: minus the distance to the goal (for information only).
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 
 from envs import _mjcf
-from envs.base import GoalTask
+from envs._ball import BallTask
 
 HALF = 1.0
 BALL_RADIUS = 0.1
@@ -33,9 +32,8 @@ FORCE = 5.0
 DAMPING = 2.5
 
 
-class PointMassEnv(GoalTask):
-    goal_names = ("x", "y")
-    state_names = ("x", "y", "vx", "vy")
+class PointMassEnv(BallTask):
+    success_radius = SUCCESS_RADIUS
 
     def _mjcf(self) -> str:
         r = BALL_RADIUS
@@ -61,31 +59,9 @@ class PointMassEnv(GoalTask):
 """
         )
 
-    def _proprio(self, data: mujoco.MjData) -> np.ndarray:
-        return np.concatenate([data.qpos[:2], data.qvel[:2]])
-
-    def _randomize_initial_state(self) -> None:
-        self.data.qpos[:2] = self.np_random.uniform(-GOAL_LIMIT, GOAL_LIMIT, size=2)
-
     def sample_goal(self, rng: np.random.Generator | None = None) -> np.ndarray:
         rng = self.np_random if rng is None else rng
         return rng.uniform(-GOAL_LIMIT, GOAL_LIMIT, size=2)
 
     def goal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return np.full(2, -GOAL_LIMIT), np.full(2, GOAL_LIMIT)
-
-    def goal_from_state(self, state: np.ndarray) -> np.ndarray:
-        return self.qpos_of(state)[:2].copy()
-
-    def _pose_goal(self, data: mujoco.MjData, goal: np.ndarray) -> None:
-        data.qpos[:2] = goal
-        data.qvel[:] = 0.0
-
-    def _place_marker(self, goal: np.ndarray) -> None:
-        self.data.mocap_pos[0, :2] = goal
-
-    def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
-        return float(np.linalg.norm(self.qpos_of(state)[:2] - goal))
-
-    def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
-        return self._distance(state, goal) < SUCCESS_RADIUS

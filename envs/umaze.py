@@ -28,11 +28,10 @@ Goal: ``(x, y)``, a free position (at least ``BALL_RADIUS`` from every wall). Su
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 
 from envs import _mjcf
-from envs.base import GoalTask
+from envs._ball import BallTask
 
 LAYOUT = ("#####", "#OOO#", "###O#", "#OOO#", "#####")
 BALL_RADIUS = 0.1
@@ -51,9 +50,8 @@ def wall_clearance(xy: np.ndarray) -> np.ndarray:
     return (outside + inside).min(axis=-1)
 
 
-class UMazeEnv(GoalTask):
-    goal_names = ("x", "y")
-    state_names = ("x", "y", "vx", "vy")
+class UMazeEnv(BallTask):
+    success_radius = SUCCESS_RADIUS
 
     def _mjcf(self) -> str:
         walls = "".join(
@@ -90,15 +88,9 @@ class UMazeEnv(GoalTask):
 """
         )
 
-    def _proprio(self, data: mujoco.MjData) -> np.ndarray:
-        return np.concatenate([data.qpos[:2], data.qvel[:2]])
-
     def _apply_action(self, action: np.ndarray) -> None:
         np.clip(self.data.qvel, -MAX_SPEED, MAX_SPEED, out=self.data.qvel)  # D4RL's clip_velocity
         super()._apply_action(action)
-
-    def _randomize_initial_state(self) -> None:
-        self.data.qpos[:2] = self.sample_goal()
 
     def sample_goal(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """Uniform over the free space (rejection sampling inside the maze's free cells)."""
@@ -120,19 +112,3 @@ class UMazeEnv(GoalTask):
                 f"goal {goal.tolist()} is inside or too close to a wall (clearance {clearance:.3f} < "
                 f"ball radius {BALL_RADIUS}); free cells are {FREE.astype(int).tolist()}"
             )
-
-    def goal_from_state(self, state: np.ndarray) -> np.ndarray:
-        return self.qpos_of(state)[:2].copy()
-
-    def _pose_goal(self, data: mujoco.MjData, goal: np.ndarray) -> None:
-        data.qpos[:2] = goal
-        data.qvel[:] = 0.0
-
-    def _place_marker(self, goal: np.ndarray) -> None:
-        self.data.mocap_pos[0, :2] = goal
-
-    def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
-        return float(np.linalg.norm(self.qpos_of(state)[:2] - goal))
-
-    def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
-        return self._distance(state, goal) < SUCCESS_RADIUS
