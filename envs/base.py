@@ -17,6 +17,7 @@ never show them (the world model must not see the answer); ``render()`` (for peo
 
 from __future__ import annotations
 
+import atexit
 import os
 import weakref
 from typing import Any, ClassVar
@@ -28,6 +29,12 @@ from gymnasium import spaces
 
 MARKER_GROUP = 3
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+_LIVE_RENDERERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_live_renderers() -> None:
+    for renderer in list(_LIVE_RENDERERS):
+        renderer.close()
 
 
 def wrap_angle(a: np.ndarray | float) -> np.ndarray:
@@ -146,6 +153,23 @@ class GoalTask(gym.Env):
     def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
         """The success test on a physics state and a goal vector."""
         raise NotImplementedError
+
+    # -- coverage of the workspace (data-collection reports) ---------------------------------
+
+    #: names of the two coordinates ``coverage_coords`` returns
+    coverage_names: ClassVar[tuple[str, str]] = ("x", "y")
+
+    def coverage_coords(self, states: np.ndarray) -> np.ndarray:
+        """Physics states (N, S) -> the two coordinates whose coverage matters (N, 2)."""
+        return np.asarray(states)[:, 1:3]  # qpos[:2]
+
+    def coverage_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.goal_bounds()
+        return lo[:2], hi[:2]
+
+    def coverage_mask(self, bins: int) -> np.ndarray:
+        """(bins, bins) bool: grid cells the coordinates can reach at all."""
+        return np.ones((bins, bins), bool)
 
     def _apply_action(self, action: np.ndarray) -> None:
         """Map a normalised action in [-1, 1]^A onto actuator controls."""
@@ -339,8 +363,12 @@ class GoalTask(gym.Env):
                 ) from e
             self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
             self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-            # close the GL context before interpreter teardown, not from __del__
-            weakref.finalize(self, self._renderer.close)
+            # Close GL contexts at exit before MuJoCo's EGL display is terminated: that display is
+            # made (and its atexit teardown registered) with the first renderer, and atexit runs
+            # handlers last-in first-out, so registering after it runs before it.
+            if not _LIVE_RENDERERS:
+                atexit.register(_close_live_renderers)
+            _LIVE_RENDERERS.add(self._renderer)
         self._renderer.update_scene(data, camera=self.camera, scene_option=opt)
         return self._renderer.render()  # a fresh array every call
 

@@ -155,6 +155,14 @@ class PushEnv(GoalTask):
         self.data.mocap_pos[0, :2] = goal[:2]
         self.data.mocap_quat[0] = _mjcf.yaw_quat(goal[2])
 
+    coverage_names = ("block_x", "block_y")
+
+    def coverage_coords(self, states: np.ndarray) -> np.ndarray:
+        return np.asarray(states)[:, 3:5]  # qpos[2:4]: the block position
+
+    def coverage_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.full(2, -HALF), np.full(2, HALF)
+
     def block_errors(self, state: np.ndarray, goal: np.ndarray) -> tuple[float, float]:
         """(position error, angle error modulo the block's symmetry) of the block."""
         q = self.qpos_of(state)

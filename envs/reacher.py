@@ -104,6 +104,12 @@ class ReacherEnv(GoalTask):
         self.data.mocap_pos[1, :2] = LINK * np.cos(q1), LINK * np.sin(q1)
         self.data.mocap_quat[1] = _mjcf.yaw_quat(q1 + q2)
 
+    coverage_names = ("shoulder", "elbow")
+
+    def coverage_coords(self, states: np.ndarray) -> np.ndarray:
+        q = np.asarray(states)[:, 1:3]
+        return np.stack([wrap_angle(q[:, 0]), q[:, 1]], axis=1)
+
     def joint_errors(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Wrapped absolute joint errors (2,) in radians."""
         return np.abs(wrap_angle(self.qpos_of(state)[:2] - goal))

@@ -105,6 +105,13 @@ class UMazeEnv(BallTask):
         hi = FREE.max(axis=0) + 0.5 - BALL_RADIUS
         return lo, hi
 
+    def coverage_mask(self, bins: int) -> np.ndarray:
+        (x0, y0), (x1, y1) = self.coverage_bounds()
+        xs = x0 + (np.arange(bins) + 0.5) * (x1 - x0) / bins
+        ys = y0 + (np.arange(bins) + 0.5) * (y1 - y0) / bins
+        centres = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1)  # (bins, bins, 2)
+        return wall_clearance(centres) >= BALL_RADIUS
+
     def _validate_goal(self, goal: np.ndarray) -> None:
         clearance = float(wall_clearance(goal))
         if clearance < BALL_RADIUS - 1e-9:

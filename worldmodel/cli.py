@@ -8,10 +8,11 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     import tyro
 
-    from worldmodel.commands import demo
+    from worldmodel.commands import collect, demo
 
     commands = {
         "demo": (demo.DemoConfig, demo.main),
+        "collect": (collect.CollectConfig, collect.main),
     }
     cfg = tyro.extras.subcommand_cli_from_dict(
         {name: cls for name, (cls, _) in commands.items()},

@@ -1,0 +1,281 @@
+"""Data collection: exploration episodes in a task, written as a LeRobot v3.0 dataset.
+
+    wm collect --task pointmass --episodes 1000 --steps 100 --out data/pointmass
+    wm collect --task pusht --episodes 2000 --workers 2 --out data/pusht --codec av1
+    wm collect --task pointmass --episodes 2000 --out data/pointmass --mode resume   # finish to 2000
+
+Episodes run in a process pool (forkserver: safe after rendering) and come back in index order,
+so the dataset is the same whatever the number of workers. Episode ``i`` is seeded from
+``(seed, i)`` alone, so an interrupted collection resumed with ``--mode resume`` holds exactly the
+episodes an uninterrupted one would. Ctrl-C or SIGTERM stops collection and keeps every finished
+episode (the writer flushes); a SIGKILL keeps every episode flushed before it.
+
+The dataset holds per frame: ``observation.images.<camera>`` (the exact pixels the agent saw),
+``observation.state`` (proprio), ``action`` (applied after that frame; zero on the final frame,
+which is not a transition), ``observation.environment_state`` (the full MuJoCo state, to restart
+the simulator at any frame) and ``next.done``. ``meta/collection.json`` records the config and
+the coverage of the state space; ``meta/coverage.png`` shows it when matplotlib is installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import signal
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from tqdm import tqdm
+
+from envs.registration import resolve_task
+
+FPS = 20  # our tasks' control rate: dt 0.01 x 5 sub-steps
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    task: str = "pointmass"
+    """task id or short name (pointmass, reacher, umaze, pusht, pushbox)"""
+    out: Path = Path("data/pointmass")
+    """dataset directory"""
+    episodes: int = 100
+    """episodes to collect (with --mode append: to add)"""
+    steps: int = 100
+    """actions per episode (each episode has steps + 1 frames)"""
+    policy: Literal["auto", "smooth", "push"] = "auto"
+    """exploration: smooth random actions; scripted pushing (push tasks); auto picks"""
+    seed: int = 0
+    """base seed; episode i is seeded from (seed, i)"""
+    workers: int = 2
+    """processes; 0 runs in this process"""
+    image_size: int = 64
+    """frame size in pixels"""
+    camera: str | None = None
+    """camera name (default: the task's top camera)"""
+    codec: Literal["h264", "av1", "h264-lossless"] = "h264"
+    """video codec"""
+    frames_per_file: int = 2000
+    """frames per data/video file"""
+    mode: Literal["new", "resume", "append"] = "new"
+    """new dataset; resume an interrupted one up to --episodes; append --episodes more"""
+    progress: bool = True
+    """show a progress bar"""
+
+
+# -- one episode (runs in a worker) -----------------------------------------------------------
+
+_ENV_CACHE: dict = {}
+
+
+def _env(task_id: str, image_size: int, camera: str | None):
+    import gymnasium as gym
+
+    key = (task_id, image_size, camera)
+    if key not in _ENV_CACHE:
+        _ENV_CACHE[key] = gym.make(task_id, image_size=image_size, camera=camera).unwrapped
+    return _ENV_CACHE[key]
+
+
+def run_episode(
+    task_id: str, image_size: int, camera: str | None, policy: str, steps: int, seed: int, index: int
+):
+    """Episode ``index`` -> arrays for the dataset (frames, proprio, actions, physics states)."""
+    from envs.policies import PushScriptedPolicy, SmoothRandomPolicy
+
+    env = _env(task_id, image_size, camera)
+    ss = np.random.SeedSequence([seed, index])
+    env_seed, policy_rng = int(ss.generate_state(1)[0]), np.random.default_rng(ss.spawn(1)[0])
+    obs, _ = env.reset(seed=env_seed)
+    act = PushScriptedPolicy(env, policy_rng) if policy == "push" else SmoothRandomPolicy(2, policy_rng)
+    frames, states, actions, physics = [obs["pixels"]], [obs["state"]], [], [env.get_state()]
+    for _ in range(steps):
+        a = act()
+        obs, *_ = env.step(a)
+        actions.append(a)
+        frames.append(obs["pixels"])
+        states.append(obs["state"])
+        physics.append(env.get_state())
+    actions.append(np.zeros_like(actions[0]))  # the final frame is not a transition
+    done = np.zeros(steps + 1, bool)
+    done[-1] = True
+    return (
+        index,
+        env_seed,
+        {
+            "pixels": np.stack(frames),
+            "observation.state": np.stack(states),
+            "action": np.stack(actions),
+            "observation.environment_state": np.stack(physics),
+            "next.done": done,
+        },
+    )
+
+
+def _episode_job(args):
+    return run_episode(*args)
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+
+
+# -- the collection ---------------------------------------------------------------------------
+
+
+def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple[dict, str]:
+    """LeRobot features of a task's dataset, and the image feature key."""
+    env = _env(task_id, image_size, camera)
+    h, w = env.image_hw
+    cam = env.model.camera(env.camera).name if env.camera >= 0 else "free"
+    image_key = f"observation.images.{cam}"
+    features = {
+        image_key: {"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"]},
+        "observation.state": {
+            "dtype": "float32",
+            "shape": [len(env.state_names)],
+            "names": list(env.state_names),
+        },
+        "action": {
+            "dtype": "float32",
+            "shape": [env.action_space.shape[0]],
+            "names": [f"a{i}" for i in range(2)],
+        },
+        "observation.environment_state": {"dtype": "float64", "shape": [env.state_size], "names": None},
+        "next.done": {"dtype": "bool", "shape": [1], "names": None},
+    }
+    return features, image_key
+
+
+def collect(cfg: CollectConfig) -> dict:
+    """Collect episodes into ``cfg.out``; returns a summary (episodes, frames, coverage)."""
+    from worldmodel.datasets.writer import LeRobotWriter
+
+    task_id = resolve_task(cfg.task)
+    if cfg.episodes < 0 or cfg.steps < 1 or cfg.workers < 0:
+        raise ValueError(
+            f"need episodes >= 0, steps >= 1, workers >= 0; got {cfg.episodes}, {cfg.steps}, {cfg.workers}"
+        )
+    policy = cfg.policy if cfg.policy != "auto" else ("push" if "Push" in task_id else "smooth")
+    if policy == "push" and "Push" not in task_id:
+        raise ValueError(f"the push policy needs a pushing task, not {task_id}")
+    features, image_key = dataset_features(task_id, cfg.image_size, cfg.camera)
+    exists = (cfg.out / "meta" / "info.json").exists()
+    if cfg.mode == "new" and exists:
+        raise FileExistsError(
+            f"{cfg.out} already holds a dataset: use --mode resume or --mode append, or a new --out"
+        )
+    writer = LeRobotWriter(
+        cfg.out,
+        features,
+        fps=FPS,
+        codec=cfg.codec,
+        frames_per_file=cfg.frames_per_file,
+        robot_type=task_id,
+        append=exists,
+        episode_columns={"seed": "int64"},
+    )
+    start = writer.total_episodes
+    stop = start + cfg.episodes if cfg.mode == "append" else max(cfg.episodes, start)
+    task_text = f"{task_id}: {policy} exploration"
+    jobs = [(task_id, cfg.image_size, cfg.camera, policy, cfg.steps, cfg.seed, i) for i in range(start, stop)]
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    pool = None
+    bar = tqdm(total=len(jobs), desc=f"collect {task_id}", unit="ep", disable=not cfg.progress)
+    interrupted = False
+    try:
+        if cfg.workers == 0:
+            results = map(_episode_job, jobs)
+        else:
+            pool = mp.get_context("forkserver").Pool(cfg.workers, initializer=_worker_init)
+            results = pool.imap(_episode_job, jobs, chunksize=1)
+        for index, env_seed, ep in results:
+            ep[image_key] = ep.pop("pixels")
+            got = writer.add_episode(ep, task_text, {"seed": env_seed})
+            assert got == index, (got, index)
+            bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        writer.close()  # flushes every finished episode
+        signal.signal(signal.SIGTERM, previous_term)
+    summary = {
+        "task": task_id,
+        "policy": policy,
+        "episodes": writer.total_episodes,
+        "frames": writer.total_frames,
+        "interrupted": interrupted,
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+    }
+    if writer.total_episodes:
+        summary["coverage"] = coverage_report(cfg.out)
+    _write_json(cfg.out / "meta" / "collection.json", summary)
+    if interrupted:
+        raise KeyboardInterrupt(f"collection interrupted; {writer.total_episodes} episodes kept in {cfg.out}")
+    return summary
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+
+
+def coverage_report(root: Path, bins: int = 20) -> dict:
+    """How much of the task's workspace the dataset visits (from the recorded physics states)."""
+    import gymnasium as gym
+
+    from worldmodel.datasets.reader import LeRobotDataset
+
+    ds = LeRobotDataset(root, check_videos=False)
+    env = gym.make(ds.info["robot_type"]).unwrapped
+    physics = ds.columns["observation.environment_state"]
+    xy = env.coverage_coords(physics)  # (N, 2)
+    (x0, y0), (x1, y1) = env.coverage_bounds()
+    hist, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins, range=[[x0, x1], [y0, y1]])
+    free = env.coverage_mask(bins)  # cells the object can occupy at all
+    report = {
+        "coords": env.coverage_names,
+        "bins": bins,
+        "visited_fraction": float((hist[free] > 0).mean()),
+        "cells_with_10_visits_fraction": float((hist[free] >= 10).mean()),
+    }
+    if "Push" in ds.info["robot_type"]:
+        moved = []
+        for pos in range(ds.num_episodes):
+            s = physics[ds.episode_rows(pos)]
+            q0, q1 = env.qpos_of(s[0]), env.qpos_of(s[-1])
+            moved.append(np.hypot(*(q1[2:4] - q0[2:4])) > 0.02 or abs(q1[4] - q0[4]) > 0.05)
+        report["episodes_block_moved_fraction"] = float(np.mean(moved))
+    with contextlib.suppress(ImportError):
+        _plot_coverage(
+            root / "meta" / "coverage.png", hist, (x0, x1, y0, y1), env.coverage_names, ds.info["robot_type"]
+        )
+    return report
+
+
+def _plot_coverage(path: Path, hist: np.ndarray, extent, names, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    im = ax.imshow(np.log1p(hist.T), origin="lower", extent=extent, cmap="viridis", aspect="auto")
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(f"{title}: visits (log)")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
