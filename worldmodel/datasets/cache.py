@@ -20,9 +20,12 @@ from tqdm import tqdm
 from worldmodel.datasets.format import DatasetError
 from worldmodel.video import read_video
 
-DEFAULT_CACHE_DIR = Path(
-    os.environ.get("WM_CACHE_DIR", Path.home() / ".cache" / "vjepa-worldmodels" / "frames")
-)
+
+def default_cache_dir() -> Path:
+    """``$WM_CACHE_DIR``, else ``~/.cache/vjepa-worldmodels/frames``."""
+    return Path(os.environ.get("WM_CACHE_DIR", Path.home() / ".cache" / "vjepa-worldmodels" / "frames"))
+
+
 #: ``cache="auto"`` caches cameras up to this many pixels per frame ...
 AUTO_MAX_PIXELS = 128 * 128
 #: ... and up to this many bytes per camera
@@ -50,7 +53,7 @@ class FrameCache:
         self.key = key
         h, w, c = dataset.features[key]["shape"]
         self.shape = (dataset.num_frames, int(h), int(w), int(c))
-        cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_dir / f"{_fingerprint(dataset, key)}.u8"
         if not self.path.exists() or self.path.stat().st_size != int(np.prod(self.shape)):
