@@ -1,0 +1,94 @@
+"""Receding-horizon MPC: plan, execute the first ``execute`` model steps, re-plan, until the budget.
+
+Conventions of the evaluation protocol: one model step is ``action_block`` env steps, and its
+action is those env actions concatenated, so the planner searches (L, action_block * A) in the
+env's action box tiled ``action_block`` times. The executed part is cut off the plan and the rest,
+padded with the box centre, warm-starts the next plan. Success is read from the simulator only
+after the episode; the planner and the cost never see it.
+Shapes: ``L`` horizon, ``A`` env action dim (legend in :mod:`planners.base`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from planners.base import CostFn, PlanFn
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    success: bool  # the task's success test, read once after the episode
+    final_distance: float  # the task's goal distance after the episode (task units)
+    env_steps: int
+    plan_seconds: list[float]  # wall-clock per re-plan (cost construction + planning)
+    evaluations: list[int]  # candidate sequences evaluated per re-plan
+    cost_histories: list[Tensor]  # per re-plan: (iterations,) best cost so far
+    actions: np.ndarray  # (env_steps, A) the env actions executed
+
+
+def run_mpc(
+    env: gym.Env,
+    make_cost: Callable[[gym.Env], CostFn],
+    plan_fn: PlanFn,
+    cfg: Any,
+    *,
+    budget_steps: int = 50,
+    execute: int | None = None,
+    action_block: int = 5,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> EpisodeRecord:
+    """Run one episode from the env's current state (reset it first: that sets the goal).
+
+    Each re-plan calls ``make_cost(env)`` then ``plan_fn(cost, low, high, cfg, init_mean=...)``,
+    executes ``execute`` model steps of the plan (default: all ``cfg.horizon``), and stops after
+    exactly ``budget_steps`` env steps (or earlier if the env terminates or truncates). The
+    bounds, and so the planner's candidates, live on ``device`` (where a world-model cost runs;
+    ``generator`` may live there or on the CPU).
+    """
+    horizon = cfg.horizon
+    execute = horizon if execute is None else execute
+    if not 1 <= execute <= horizon:
+        raise ValueError(f"execute must be in [1, horizon={horizon}], got {execute}")
+    if budget_steps < 1 or action_block < 1:
+        raise ValueError(f"budget_steps and action_block must be >= 1, got {budget_steps}, {action_block}")
+    space = env.action_space
+    low = torch.as_tensor(np.tile(space.low, action_block), dtype=torch.float32, device=device)  # (k*A,)
+    high = torch.as_tensor(np.tile(space.high, action_block), dtype=torch.float32, device=device)
+    centre = ((low + high) / 2).expand(execute, -1).cpu()  # (execute, k*A)
+
+    init, seconds, evals, histories, done = None, [], [], [], []
+    while len(done) < budget_steps:
+        t0 = time.perf_counter()
+        res = plan_fn(make_cost(env), low, high, cfg, init_mean=init, generator=generator)
+        seconds.append(time.perf_counter() - t0)
+        evals.append(res.evaluations)
+        histories.append(res.cost_history)
+        plan = res.actions.detach().cpu()  # (L, k*A)
+        for a in plan[:execute].reshape(execute * action_block, -1).numpy():  # (execute*k, A)
+            _, _, terminated, truncated, _ = env.step(a)
+            done.append(a)
+            if terminated or truncated or len(done) == budget_steps:
+                break
+        if terminated or truncated:
+            break
+        init = torch.cat([plan[execute:], centre]).to(device)  # shifted warm start, (L, k*A)
+
+    task = env.unwrapped
+    return EpisodeRecord(
+        success=bool(task.is_success()),
+        final_distance=float(task.goal_distance()),
+        env_steps=len(done),
+        plan_seconds=seconds,
+        evaluations=evals,
+        cost_histories=histories,
+        actions=np.stack(done),
+    )
