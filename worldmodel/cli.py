@@ -8,11 +8,12 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     import tyro
 
-    from worldmodel.commands import collect, demo
+    from worldmodel.commands import collect, demo, pretrain
 
     commands = {
         "demo": (demo.DemoConfig, demo.main),
         "collect": (collect.CollectConfig, collect.main),
+        "pretrain": (pretrain.PretrainConfig, pretrain.main),
     }
     cfg = tyro.extras.subcommand_cli_from_dict(
         {name: cls for name, (cls, _) in commands.items()},

@@ -1,0 +1,175 @@
+"""Video encoder: clips -> patch tokens per tubelet (a V-JEPA-style space-time ViT).
+
+A 3D tubelet patch embedding (``tubelet`` frames x ``patch`` x ``patch`` pixels per token), 3D
+rotary position embedding by default (learned or sin-cos absolute embeddings as options),
+pre-norm blocks on ``scaled_dot_product_attention``, a final LayerNorm. Pixel normalisation
+(ImageNet mean/std, as V-JEPA's data pipeline applies) happens inside, so inputs are in [0, 1].
+Parameter names follow the official V-JEPA 2 encoder (``patch_embed.proj``, ``blocks.i``,
+``norm``).
+
+Legend: B batch, T frames, C,H,W image, T' = T / tubelet, N tokens per tubelet, D width,
+K kept (visible) tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from worldmodel.rope import grid_positions, rope_angles
+from worldmodel.vit import Block, init_weights
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    image_size: int = 64
+    patch_size: int = 8
+    tubelet: int = 2  # frames fused into one token
+    in_chans: int = 3
+    dim: int = 192
+    depth: int = 6
+    heads: int = 3
+    mlp_ratio: float = 4.0
+    pos_embed: Literal["rope", "learned", "sincos"] = "rope"
+    max_frames: int = 16  # for absolute position embeddings
+    normalize_pixels: bool = True
+
+    def __post_init__(self):
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}"
+            )
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+
+    @property
+    def grid(self) -> int:
+        """Patches per side."""
+        return self.image_size // self.patch_size
+
+    @property
+    def tokens_per_tubelet(self) -> int:
+        return self.grid**2
+
+    # -- presets ----------------------------------------------------------------------------
+
+    @classmethod
+    def tiny(cls) -> EncoderConfig:  # tests: milliseconds on CPU
+        return cls(image_size=16, patch_size=8, dim=32, depth=1, heads=2)
+
+    @classmethod
+    def cpu_small(cls) -> EncoderConfig:  # 64x64, 64 tokens per tubelet: trains in minutes on 2 cores
+        return cls(image_size=64, patch_size=8, dim=128, depth=4, heads=4)
+
+    @classmethod
+    def cpu_base(cls) -> EncoderConfig:
+        return cls(image_size=64, patch_size=8, dim=192, depth=6, heads=3)
+
+    @classmethod
+    def vitl(cls, image_size: int = 256) -> EncoderConfig:  # published V-JEPA 2 shapes
+        return cls(image_size=image_size, patch_size=16, dim=1024, depth=24, heads=16)
+
+    @classmethod
+    def vith(cls, image_size: int = 256) -> EncoderConfig:
+        return cls(image_size=image_size, patch_size=16, dim=1280, depth=32, heads=16)
+
+    @classmethod
+    def vitg(cls, image_size: int = 256) -> EncoderConfig:
+        return cls(image_size=image_size, patch_size=16, dim=1408, depth=40, heads=22, mlp_ratio=48 / 11)
+
+    @classmethod
+    def preset(cls, name: str) -> EncoderConfig:
+        presets = {"tiny": cls.tiny, "cpu-small": cls.cpu_small, "cpu-base": cls.cpu_base,
+                   "vitl": cls.vitl, "vith": cls.vith, "vitg": cls.vitg}  # fmt: skip
+        if name not in presets:
+            raise ValueError(f"unknown encoder preset {name!r}; choose one of {sorted(presets)}")
+        return presets[name]()
+
+
+def sincos_embedding(pos: Tensor, dim: int) -> Tensor:
+    """Fixed 3D sin-cos embedding: pos (N, 3) -> (N, dim), a third of the dims per axis."""
+    per_axis = 2 * (dim // 6)
+    freqs = 1.0 / (10000 ** (torch.arange(0, per_axis, 2, dtype=torch.float32) / per_axis))
+    parts = []
+    for a in range(3):
+        ang = pos[:, a : a + 1] * freqs  # (N, per_axis/2)
+        parts += [ang.sin(), ang.cos()]
+    emb = torch.cat(parts, dim=-1)
+    return torch.nn.functional.pad(emb, (0, dim - emb.shape[-1]))
+
+
+class VideoEncoder(nn.Module):
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv3d(
+            cfg.in_chans, cfg.dim, kernel_size=(cfg.tubelet, cfg.patch_size, cfg.patch_size),
+            stride=(cfg.tubelet, cfg.patch_size, cfg.patch_size),
+        )  # fmt: skip
+        self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
+        n_max = (cfg.max_frames // cfg.tubelet) * cfg.tokens_per_tubelet
+        if cfg.pos_embed == "learned":
+            self.pos_embed = nn.Parameter(torch.zeros(1, n_max, cfg.dim))
+        elif cfg.pos_embed == "sincos":
+            pos = grid_positions(cfg.max_frames // cfg.tubelet, cfg.grid, cfg.grid)
+            self.register_buffer("pos_embed", sincos_embedding(pos, cfg.dim)[None], persistent=False)
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
+        init_weights(self)
+        for i, block in enumerate(self.blocks):  # depth-scaled output projections (as in V-JEPA)
+            block.attn.proj.weight.data.div_(math.sqrt(2.0 * (i + 1)))
+            block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * (i + 1)))
+        if cfg.pos_embed == "learned":
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
+
+    def token_positions(self, tubelets: int, device=None) -> Tensor:
+        """(T' * N, 3) float (t, h, w) positions of the token grid, time-major."""
+        return grid_positions(tubelets, self.cfg.grid, self.cfg.grid, device=device)
+
+    def patchify(self, video: Tensor) -> Tensor:
+        """video (B, T, C, H, W) in [0, 1] -> embedded patches (B, T' * N, D), time-major."""
+        B, T, C, H, W = video.shape
+        cfg = self.cfg
+        if T % cfg.tubelet:
+            raise ValueError(f"T={T} frames is not divisible by tubelet={cfg.tubelet}")
+        if (cfg.image_size, cfg.image_size) != (H, W) or cfg.in_chans != C:
+            raise ValueError(
+                f"expected frames ({cfg.in_chans}, {cfg.image_size}, {cfg.image_size}), got {(C, H, W)}"
+            )
+        x = video.transpose(1, 2)  # (B, C, T, H, W)
+        if cfg.normalize_pixels:
+            x = (x - self.pixel_mean) / self.pixel_std
+        x = self.patch_embed.proj(x)  # (B, D, T', h, w)
+        return x.flatten(2).transpose(1, 2)  # (B, T' * N, D)
+
+    def forward(self, video: Tensor, keep: Tensor | None = None) -> Tensor:
+        """video (B, T, C, H, W) in [0, 1] -> tokens (B, T', N, D);
+        with ``keep`` (B, K) token indices: only those tokens are encoded -> (B, K, D)."""
+        B, T = video.shape[:2]
+        x = self.patchify(video)  # (B, T'N, D)
+        tubelets = T // self.cfg.tubelet
+        pos = self.token_positions(tubelets, video.device)  # (T'N, 3)
+        angles = None
+        if self.cfg.pos_embed == "rope":
+            angles = rope_angles(pos, self.cfg.dim // self.cfg.heads)  # (T'N, hd/2)
+        else:
+            x = x + self.pos_embed[:, : x.shape[1]].to(x.dtype)
+        if keep is not None:
+            x = torch.gather(x, 1, keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
+            if angles is not None:
+                angles = angles[keep]  # (B, K, hd/2)
+        for block in self.blocks:
+            x = block(x, angles)
+        x = self.norm(x)
+        if keep is not None:
+            return x
+        return x.view(B, tubelets, self.cfg.tokens_per_tubelet, -1)  # (B, T', N, D)

@@ -1,0 +1,257 @@
+"""V-JEPA encoder pretraining on any LeRobot dataset directory.
+
+    wm pretrain --data data/pointmass --out runs/enc-pm                       # CPU preset
+    wm pretrain --data data/pointmass --preset tiny --loop.steps 20           # seconds
+    torchrun --nproc_per_node 2 -m worldmodel.cli pretrain --data ... --out ... # DDP
+    python -c "from worldmodel.pretrain import PretrainConfig, pretrain; pretrain(PretrainConfig(...))"
+
+The run directory holds ``config.yaml`` (the resolved config, written before step 1),
+``metrics.jsonl`` (+ ``tb/`` with TensorBoard), ``checkpoint/`` (safetensors weights + a
+``weights_only`` training state; a rerun with the same ``--out`` resumes exactly), and at the
+end ``encoder.safetensors`` + ``encoder.json``: the EMA target encoder, the one used downstream.
+
+Representation checks run every ``eval_every`` steps on held-out episodes (never trained on):
+the per-dimension feature std (collapse) and the sensitivity of features to what moves, both for
+the current target encoder and for the same architecture at its random initialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from worldmodel.datasets import ClipDataset, ClipSpec, LeRobotDataset
+from worldmodel.datasets.splits import split_episodes
+from worldmodel.encoder import EncoderConfig
+from worldmodel.jepa import JEPA, JEPAConfig, MaskPredictorConfig
+from worldmodel.masks import MaskConfig, patch_motion, sample_masks
+from worldmodel.representation import feature_std, sensitivity
+from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from worldmodel.training.config import LoopConfig, OptimConfig, save_config, to_plain
+from worldmodel.training.logger import RunLogger
+from worldmodel.training.runtime import Runtime, all_reduce_mean, setup, step_generator, teardown
+from worldmodel.training.sampling import StepBatchSampler
+
+PRESETS = ("tiny", "cpu-small", "cpu-base", "vitl", "vith", "vitg")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    data: Path
+    """LeRobot dataset directory (v3.0 or v2.1)"""
+    out: Path = Path("runs/pretrain")
+    """run directory (reused to resume)"""
+    preset: Literal["tiny", "cpu-small", "cpu-base", "vitl", "vith", "vitg"] = "cpu-small"
+    """model size; the encoder's image size is set to the dataset's frames"""
+    predictor: MaskPredictorConfig = field(default_factory=MaskPredictorConfig)
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    ema: tuple[float, float] = (0.996, 0.9999)
+    frames: int = 4
+    """frames per clip (a multiple of the tubelet)"""
+    frameskip: int = 1
+    """env steps between clip frames"""
+    held_out: float = 0.1
+    """fraction of episodes kept out of training for the checks"""
+    image_key: str | None = None
+    cache: bool = True
+    """decode the video once into a frame cache"""
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+def model_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
+    """The JEPA config a run uses (derived; the run config is never modified)."""
+    enc = EncoderConfig.preset(cfg.preset)
+    if cfg.preset == "tiny":
+        enc = EncoderConfig(
+            **{**to_plain(enc), "image_size": image_size, "patch_size": max(image_size // 4, 1)}
+        )
+        pred = MaskPredictorConfig.tiny()
+    else:
+        enc = EncoderConfig(**{**to_plain(enc), "image_size": image_size})
+        pred = cfg.predictor
+    pred = MaskPredictorConfig(**{**to_plain(pred), "num_mask_tokens": len(cfg.masks.kinds)})
+    return JEPAConfig(encoder=enc, predictor=pred, masks=cfg.masks, ema=tuple(cfg.ema))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad or name.startswith("target_encoder"):
+            continue
+        (no_decay if p.ndim < 2 or "mask_tokens" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class RepresentationCheck:
+    """Feature std and motion sensitivity on a fixed held-out batch of clip pairs."""
+
+    def __init__(self, held: LeRobotDataset | None, cfg: PretrainConfig, key: str, size: int, rt: Runtime):
+        self.video1 = self.video2 = None
+        if held is None or held.num_episodes == 0:
+            return
+        spec = ClipSpec(context=2 * cfg.frames, future=0, frameskip=cfg.frameskip)
+        try:
+            clips = ClipDataset(held, spec, image_key=key, cache=False)
+        except ValueError:
+            return  # held-out episodes too short for a clip pair
+        g = torch.Generator().manual_seed(cfg.loop.seed + 17)
+        idx = torch.randperm(len(clips), generator=g)[:size].tolist()
+        video = torch.stack([clips[i]["frames"] for i in idx]).float().div(255)  # (B, 2F, C, H, W)
+        self.video1 = video[:, : cfg.frames].to(rt.device)
+        self.video2 = video[:, cfg.frames :].to(rt.device)
+
+    @torch.no_grad()
+    def __call__(self, encoder) -> dict[str, float]:
+        if self.video1 is None:
+            return {}
+        was = encoder.training
+        encoder.eval()
+        z1, z2 = encoder(self.video1), encoder(self.video2)
+        encoder.train(was)
+        return {"feature_std": feature_std(z1), "sensitivity": sensitivity(z1, z2)}
+
+
+def pretrain(cfg: PretrainConfig) -> dict[str, float]:
+    """Train (or resume) a V-JEPA encoder; returns the final metrics."""
+    rt = setup(cfg.loop.device, cfg.loop.precision, cfg.loop.threads)
+    try:
+        return _pretrain(cfg, rt)
+    finally:
+        teardown()
+
+
+def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
+    # -- setup ----------------------------------------------------------------------------
+    loop = cfg.loop
+    full = LeRobotDataset(cfg.data)
+    key = cfg.image_key or (full.video_keys[0] if full.video_keys else None)
+    if key is None:
+        raise ValueError(f"{cfg.data} has no video feature to pretrain on")
+    train_eps, held_eps = split_episodes(full.episode_index, cfg.held_out, seed=loop.seed)
+    image_size = int(full.features[key]["shape"][0])
+    mcfg = model_config(cfg, image_size)
+    if cfg.frames % mcfg.encoder.tubelet:
+        raise ValueError(f"frames={cfg.frames} must be a multiple of the tubelet ({mcfg.encoder.tubelet})")
+    run = Path(cfg.out)
+    if rt.main:
+        run.mkdir(parents=True, exist_ok=True)
+        save_config({"run": cfg, "model": mcfg, "held_out_episodes": held_eps}, run)
+
+    # -- data -----------------------------------------------------------------------------
+    train = LeRobotDataset(cfg.data, episodes=train_eps)
+    clips = ClipDataset(train, ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip),
+                        image_key=key, cache=cfg.cache)  # fmt: skip
+    held = LeRobotDataset(cfg.data, episodes=held_eps) if held_eps else None
+    check = RepresentationCheck(held, cfg, key, size=64, rt=rt) if rt.main else None
+
+    # -- model and optimiser ----------------------------------------------------------------
+    torch.manual_seed(loop.seed)
+    model = JEPA(mcfg).to(rt.device)
+    init_check = check(model.target_encoder) if check else {}
+    opt = torch.optim.AdamW(
+        _param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas
+    )
+    start = 0
+    if loop.resume and has_checkpoint(run):
+        start = load_checkpoint(run, _modules(model), opt)
+    logger = RunLogger(run, enabled=rt.main)
+    logger.truncate_after(start)
+    ddp = DistributedDataParallel(model) if rt.world > 1 else model
+    sampler = StepBatchSampler(len(clips), loop.batch_size, loop.seed, start, loop.steps, rt.rank, rt.world)
+    loader = torch.utils.data.DataLoader(clips, batch_sampler=sampler, num_workers=loop.num_workers)
+
+    # -- loop -------------------------------------------------------------------------------
+    metrics: dict[str, float] = {}
+    bar = tqdm(
+        total=loop.steps, initial=start, desc="pretrain", unit="step", disable=not (rt.main and loop.progress)
+    )
+    t_last, done, saved = time.perf_counter(), start, start
+    for step, batch in zip(range(start, loop.steps), loader):
+        video = batch["frames"].to(rt.device, non_blocking=True).float().div_(255)  # (B, T, C, H, W)
+        motion = patch_motion(video, mcfg.encoder.patch_size) if cfg.masks.motion_weight > 0 else None
+        g = step_generator(loop.seed, step, stream=2 + rt.rank)
+        masks = sample_masks(
+            len(video), mcfg.encoder.grid, cfg.frames // mcfg.encoder.tubelet, cfg.masks, g, motion
+        )
+        masks = [(c.to(rt.device), t.to(rt.device)) for c, t in masks]
+        lr = cfg.optim.lr_at(step, loop.steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with rt.autocast():
+            loss, stats = ddp(video, masks)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or float("inf"))
+        opt.step()
+        momentum = model.momentum(step, loop.steps)
+        model.update_target(momentum)
+        done = step + 1
+        bar.update(1)
+        if done % loop.log_every == 0 or done == loop.steps:
+            now = time.perf_counter()
+            loss_avg = float(all_reduce_mean(loss.detach(), rt))
+            metrics = {"loss": loss_avg, "lr": lr, "ema": momentum, "grad_norm": float(gnorm),
+                       "target_std": float(stats["target_std"]),
+                       "clips_per_s": loop.log_every * loop.batch_size / max(now - t_last, 1e-9)}  # fmt: skip
+            t_last = now
+            bar.set_postfix(loss=f"{loss_avg:.4f}")
+            logger.log(done, metrics)
+        if check and (done % loop.eval_every == 0 or done == loop.steps):
+            rep = check(model.target_encoder)
+            rep.update({f"{k}_init": v for k, v in init_check.items()})
+            if init_check.get("sensitivity"):
+                rep["sensitivity_vs_init"] = rep["sensitivity"] / init_check["sensitivity"]
+            metrics.update(rep)
+            logger.log(done, rep)
+        if rt.main and (done % loop.ckpt_every == 0 or done == loop.steps):
+            save_checkpoint(run, _modules(model), opt, done)
+            saved = done
+        if loop.stop_at and done >= loop.stop_at:
+            break
+    bar.close()
+    logger.close()
+
+    # -- export -----------------------------------------------------------------------------
+    if rt.main:
+        if saved != done:
+            save_checkpoint(run, _modules(model), opt, done)
+        if done >= loop.steps:
+            export_encoder(model, mcfg, run)
+    return metrics
+
+
+def _modules(model: JEPA) -> dict[str, torch.nn.Module]:
+    return {"encoder": model.encoder, "predictor": model.predictor, "target_encoder": model.target_encoder}
+
+
+def export_encoder(model: JEPA, mcfg: JEPAConfig, run: Path) -> None:
+    """Write the EMA target encoder as ``encoder.safetensors`` + ``encoder.json`` (its config)."""
+    from safetensors.torch import save_file
+
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.target_encoder.state_dict().items()}
+    save_file(sd, str(run / "encoder.safetensors"))
+    (run / "encoder.json").write_text(json.dumps(to_plain(mcfg.encoder), indent=2))
+
+
+def load_encoder(run: Path | str, device: str | torch.device = "cpu"):
+    """The exported encoder of a pretraining run (eval mode, no grad)."""
+    from safetensors.torch import load_file
+
+    from worldmodel.encoder import VideoEncoder
+
+    run = Path(run)
+    for f in ("encoder.safetensors", "encoder.json"):
+        if not (run / f).exists():
+            raise FileNotFoundError(f"{run / f} missing: the run did not finish (rerun to resume it)")
+    enc_cfg = EncoderConfig(**json.loads((run / "encoder.json").read_text()))
+    enc = VideoEncoder(enc_cfg)
+    enc.load_state_dict(load_file(str(run / "encoder.safetensors")))
+    return enc.to(device).eval().requires_grad_(False)

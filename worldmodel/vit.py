@@ -1,0 +1,79 @@
+"""Transformer pieces shared by the encoder and the predictors: pre-norm blocks on SDPA.
+
+Parameter names follow the official V-JEPA 2 modules (``norm1``, ``attn.qkv``, ``attn.proj``,
+``norm2``, ``mlp.fc1``, ``mlp.fc2``) so official checkpoints map onto ours by prefix alone.
+Legend: B batch, N tokens, D width.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from worldmodel.rope import apply_rope
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with optional rotary embedding and attention mask."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def qkv_heads(self, x: Tensor, angles: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, N, D) -> q, k, v each (B, heads, N, head_dim), RoPE applied to q and k."""
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if angles is not None:
+            a = angles.unsqueeze(-3) if angles.dim() == 3 else angles  # (B, 1, N, hd/2) or (N, hd/2)
+            q, k = apply_rope(q, a), apply_rope(k, a)
+        return q, k, v
+
+    def forward(self, x: Tensor, angles: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """x (B, N, D), angles (N or B,N, head_dim/2), mask bool (N, N) True = may attend -> (B, N, D)."""
+        q, k, v = self.qkv_heads(x, angles)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, N, hd)
+        return self.proj(out.transpose(1, 2).flatten(2))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)); x + mlp(norm2(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = MLP(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: Tensor, angles: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        x = x + self.attn(self.norm1(x), angles, mask)
+        return x + self.mlp(self.norm2(x))
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """Truncated-normal linear/conv weights, zero biases, unit LayerNorms (ViT convention)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Conv3d):
+            nn.init.trunc_normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
