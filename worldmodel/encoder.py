@@ -137,7 +137,7 @@ class VideoEncoder(nn.Module):
 
     def patchify(self, video: Tensor) -> Tensor:
         """video (B, T, C, H, W) in [0, 1] -> embedded patches (B, T' * N, D), time-major."""
-        B, T, C, H, W = video.shape
+        _, T, C, H, W = video.shape
         cfg = self.cfg
         if T % cfg.tubelet:
             raise ValueError(f"T={T} frames is not divisible by tubelet={cfg.tubelet}")

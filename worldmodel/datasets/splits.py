@@ -11,7 +11,7 @@ def split_episodes(episode_index: np.ndarray, held_out: float, seed: int = 0) ->
     eps = np.sort(np.asarray(episode_index))
     if not 0.0 <= held_out < 1.0:
         raise ValueError(f"held_out must be in [0, 1), got {held_out}")
-    n_held = int(round(held_out * len(eps)))
+    n_held = round(held_out * len(eps))
     if held_out > 0 and len(eps) >= 2:
         n_held = max(n_held, 1)
     perm = np.random.default_rng(seed).permutation(len(eps))
