@@ -200,6 +200,10 @@ class GoalTask(gym.Env):
         state = self.get_state() if state is None else self._check_state(state)
         return bool(self._success(state, self._goal if goal is None else np.asarray(goal, np.float64)))
 
+    def observe(self) -> dict[str, np.ndarray]:
+        """The current observation (as ``step`` returned it), rendered again."""
+        return self._get_obs()
+
     def get_state(self) -> np.ndarray:
         """Full physics state (MuJoCo integration state: time, qpos, qvel, act, ctrl, mocap,
         warm-start, ...) as a float64 vector; ``set_state`` restores it exactly."""

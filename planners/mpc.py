@@ -32,6 +32,8 @@ class EpisodeRecord:
     evaluations: list[int]  # candidate sequences evaluated per re-plan
     cost_histories: list[Tensor]  # per re-plan: (iterations,) best cost so far
     actions: np.ndarray  # (env_steps, A) the env actions executed
+    plan_costs: list[float]  # per re-plan: the cost of the plan chosen (its predicted cost)
+    observations: list[Any] | None = None  # with record=True: the observation after each env step
 
 
 def run_mpc(
@@ -45,6 +47,7 @@ def run_mpc(
     action_block: int = 5,
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
+    record: bool = False,
 ) -> EpisodeRecord:
     """Run one episode from the env's current state (reset it first: that sets the goal).
 
@@ -52,7 +55,7 @@ def run_mpc(
     executes ``execute`` model steps of the plan (default: all ``cfg.horizon``), and stops after
     exactly ``budget_steps`` env steps (or earlier if the env terminates or truncates). The
     bounds, and so the planner's candidates, live on ``device`` (where a world-model cost runs;
-    ``generator`` may live there or on the CPU).
+    ``generator`` may live there or on the CPU). ``record`` keeps every observation (for videos).
     """
     horizon = cfg.horizon
     execute = horizon if execute is None else execute
@@ -65,17 +68,21 @@ def run_mpc(
     high = torch.as_tensor(np.tile(space.high, action_block), dtype=torch.float32, device=device)
     centre = ((low + high) / 2).expand(execute, -1).cpu()  # (execute, k*A)
 
-    init, seconds, evals, histories, done = None, [], [], [], []
+    init, seconds, evals, histories, done, costs = None, [], [], [], [], []
+    observations: list[Any] | None = [] if record else None
     while len(done) < budget_steps:
         t0 = time.perf_counter()
         res = plan_fn(make_cost(env), low, high, cfg, init_mean=init, generator=generator)
         seconds.append(time.perf_counter() - t0)
         evals.append(res.evaluations)
         histories.append(res.cost_history)
+        costs.append(float(res.cost))
         plan = res.actions.detach().cpu()  # (L, k*A)
         for a in plan[:execute].reshape(execute * action_block, -1).numpy():  # (execute*k, A)
-            _, _, terminated, truncated, _ = env.step(a)
+            obs, _, terminated, truncated, _ = env.step(a)
             done.append(a)
+            if observations is not None:
+                observations.append(obs)
             if terminated or truncated or len(done) == budget_steps:
                 break
         if terminated or truncated:
@@ -91,4 +98,6 @@ def run_mpc(
         evaluations=evals,
         cost_histories=histories,
         actions=np.stack(done),
+        plan_costs=costs,
+        observations=observations,
     )

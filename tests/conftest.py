@@ -3,3 +3,37 @@
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+import torch
+
+# One thread: predictable on CI's 2 cores, and no oversubscription when a DataLoader or a
+# second process (DDP, collection workers) runs beside the test process.
+torch.set_num_threads(1)
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> dict[str, Path]:
+    """A small point-mass dataset, a tiny pretrained encoder and a tiny trained predictor."""
+    from envs.collect import CollectConfig, collect
+    from worldmodel.pretrain import PretrainConfig, pretrain
+    from worldmodel.train_ac import TrainACConfig, train_ac
+    from worldmodel.training.config import LoopConfig
+
+    root = tmp_path_factory.mktemp("pipeline")
+    data, enc, ac = root / "pm", root / "enc", root / "ac"
+    collect(
+        CollectConfig(
+            task="pointmass", episodes=6, steps=40, image_size=32, workers=0, out=data, progress=False
+        )
+    )
+    loop = dict(batch_size=4, progress=False, threads=1)
+    pretrain(
+        PretrainConfig(data=data, out=enc, preset="tiny", held_out=0.34, loop=LoopConfig(steps=2, **loop))
+    )
+    train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset="tiny", pool=0, frameskip=5, frames=3,
+                           rollout_steps=2, loop=LoopConfig(steps=4, **loop)))  # fmt: skip
+    return {"data": data, "encoder": enc, "ac": ac}

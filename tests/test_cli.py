@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from worldmodel.cli import main as wm
-from worldmodel.commands.demo import DemoConfig, wilson_interval
+from worldmodel.commands.demo import DemoConfig
 from worldmodel.commands.demo import main as demo
+from worldmodel.commands.report import wilson_interval
 from worldmodel.video import read_video
 
 

@@ -8,12 +8,14 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     import tyro
 
-    from worldmodel.commands import collect, demo, pretrain
+    from worldmodel.commands import collect, demo, evaluate, pretrain, train_ac
 
     commands = {
         "demo": (demo.DemoConfig, demo.main),
         "collect": (collect.CollectConfig, collect.main),
         "pretrain": (pretrain.PretrainConfig, pretrain.main),
+        "train-ac": (train_ac.TrainACConfig, train_ac.main),
+        "eval": (evaluate.EvalConfig, evaluate.main),
     }
     cfg = tyro.extras.subcommand_cli_from_dict(
         {name: cls for name, (cls, _) in commands.items()},

@@ -58,7 +58,7 @@ def sensitivity(z1: Tensor, z2: Tensor) -> float:
     z2 = F.layer_norm(z2.float(), z2.shape[-1:])
     change = (z2 - z1).abs().mean()
     spread = (z1 - z1.mean(dim=0, keepdim=True)).abs().mean()
-    return float(change / spread.clamp_min(1e-8))
+    return float((change / spread.clamp_min(1e-8)).detach())
 
 
 def ridge_probe(

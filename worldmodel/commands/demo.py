@@ -14,13 +14,14 @@ marker | goal image).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from worldmodel.commands.report import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,6 @@ class DemoConfig:
     """upscaling of the saved videos for viewing"""
     policies: tuple[str, ...] = field(default=("random", "do-nothing"))
     """baseline policies to run"""
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for a success rate."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _upscale(img: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,120 @@
+"""Does the predictor beat copying the last frame? Open-loop, on held-out episodes.
+
+For a ``train-ac`` run: from frames of held-out episodes, roll the world model out open-loop for
+``horizon`` model steps with the recorded actions, and compare at each horizon h:
+
+* latent L1 error of the prediction vs the true future features, against copy-last (the context
+  frame's features used as the prediction);
+* the error of the proprio state decoded from predicted features by a ridge probe fitted on
+  TRUE features of training episodes, against the same probe applied to the copied frame
+  (regressing to the mean would show up here, even when the latent error looks good);
+* the error of the predictor's own next-state head, against copying the last state.
+
+    python experiments/eval_predictor.py --run runs/ac-pm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldmodel.datasets import LeRobotDataset
+from worldmodel.features import FeatureStore
+from worldmodel.representation import ridge_probe
+from worldmodel.training.config import load_config_dict
+from worldmodel.world_model import WorldModel
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray):
+    """Ridge from flattened features to states; returns predict(x) -> y."""
+    res = ridge_probe(x[: int(0.8 * len(x))], y[: int(0.8 * len(x))], x, y)  # picks lambda
+    lam = res["lambda"]
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    xs = (x - mu) / sd
+    ym = y.mean(0)
+    n, f = xs.shape
+    w = (
+        np.linalg.solve(xs.T @ xs + lam * n * np.eye(f), xs.T @ (y - ym))
+        if f <= n
+        else xs.T @ np.linalg.solve(xs @ xs.T + lam * n * np.eye(n), y - ym)
+    )
+    return lambda q: ((q - mu) / sd) @ w + ym
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--horizon", type=int, default=5)
+    p.add_argument("--anchors", type=int, default=400, help="held-out start frames")
+    p.add_argument("--probe-frames", type=int, default=4000)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    saved = load_config_dict(args.run)
+    cfg = saved["run"]
+    wm = WorldModel.load(args.run)
+    k, H = wm.frameskip, args.horizon
+    store = FeatureStore(cfg["features"] or args.run / "features")
+    held = set(int(e) for e in saved["held_out_episodes"])
+    full = LeRobotDataset(cfg["data"], check_videos=False)
+    starts = {int(e): int(s) for e, s in zip(full.episode_index, full.starts)}
+    states_all = full.columns["observation.state"]
+    actions_all = full.columns["action"]
+
+    # probe on true features of training episodes
+    rng = np.random.default_rng(0)
+    train_rows = np.concatenate([np.arange(starts[int(e)], starts[int(e)] + int(n))
+                                 for e, n in zip(full.episode_index, full.lengths) if int(e) not in held])  # fmt: skip
+    pr = np.sort(rng.choice(train_rows, size=min(args.probe_frames, len(train_rows)), replace=False))
+    decode = fit_probe(store.rows(pr).flatten(1).numpy(), states_all[pr])
+
+    # held-out anchors whose H*k future exists
+    anchors = []
+    for e, n in zip(full.episode_index, full.lengths):
+        if int(e) in held:
+            anchors += [starts[int(e)] + t for t in range(0, int(n) - H * k)]
+    anchors = np.array(anchors)[
+        np.sort(rng.choice(len(anchors), size=min(args.anchors, len(anchors)), replace=False))
+    ]
+
+    lat_m, lat_c, st_m, st_c, head_m, head_c = ([] for _ in range(6))
+    for a in anchors:
+        z0 = store.rows([a])  # (1, N, D)
+        s0 = torch.from_numpy(states_all[a : a + 1].astype(np.float32))
+        acts = torch.from_numpy(actions_all[a : a + H * k].reshape(1, H, -1).astype(np.float32))
+        pred, pstates = wm.rollout(z0, s0, acts)  # (1, H, N, D)
+        future = a + k * np.arange(1, H + 1)
+        true = store.rows(future)  # (H, N, D)
+        lat_m.append((pred[0] - true).abs().mean(dim=(1, 2)).numpy())
+        lat_c.append((z0 - true).abs().mean(dim=(1, 2)).numpy())
+        true_s = states_all[future]
+        st_m.append(np.abs(decode(pred[0].flatten(1).numpy()) - true_s).mean(1))
+        st_c.append(np.abs(decode(z0.flatten(1).numpy()) - true_s).mean(1))
+        if pstates is not None:
+            head_m.append(np.abs(pstates[0].numpy() - true_s).mean(1))
+            head_c.append(np.abs(states_all[a] - true_s).mean(1))
+
+    rows = {"latent L1, model": lat_m, "latent L1, copy-last": lat_c,
+            "decoded-state L1, model": st_m, "decoded-state L1, copy-last": st_c}  # fmt: skip
+    if head_m:
+        rows |= {"state-head L1, model": head_m, "state L1, copy-last": head_c}
+    means = {name: np.mean(v, axis=0) for name, v in rows.items()}
+    print(f"# {args.run}: {len(anchors)} held-out anchors, horizons 1..{H} model steps of {k} env steps")
+    print("| measure | " + " | ".join(f"h={h}" for h in range(1, H + 1)) + " |")
+    print("|---|" + "---|" * H)
+    for name, m in means.items():
+        print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in m) + " |")
+    beats = bool(np.all(means["latent L1, model"] < means["latent L1, copy-last"])
+                 and np.all(means["decoded-state L1, model"] < means["decoded-state L1, copy-last"]))  # fmt: skip
+    print(f"# beats copy-last on both at every horizon: {beats}")
+    (args.run / "predictor_eval.json").write_text(
+        json.dumps({k: v.tolist() for k, v in means.items()} | {"beats_copy_last": beats})
+    )
+
+
+if __name__ == "__main__":
+    main()

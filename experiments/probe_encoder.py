@@ -1,0 +1,135 @@
+"""Frozen-feature probes of a pretrained encoder against random init and raw pixels.
+
+For a pretraining run and its dataset: encode frames of training episodes (to fit) and of the
+run's held-out episodes (to score) with (1) the pretrained encoder, (2) the same architecture at
+its random initialisation (same seed as the run), (3) raw pixels downsampled to 16x16; fit a
+ridge probe to the proprio state (and, for pushing, the block pose from the recorded physics
+state) and report held-out R^2 and RMSE in state units (positions; angles as cos/sin). Also reports the motion sensitivity and
+feature std of (1) and (2) on held-out clip pairs.
+
+    python experiments/probe_encoder.py --run runs/enc-reacher
+    python experiments/probe_encoder.py --run runs/enc-pusht --frames 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldmodel.datasets import LeRobotDataset
+from worldmodel.encoder import EncoderConfig, VideoEncoder
+from worldmodel.pretrain import load_encoder
+from worldmodel.representation import feature_std, frame_features, pixel_features, ridge_probe, sensitivity
+from worldmodel.training.config import load_config_dict
+
+
+def sample_rows(ds: LeRobotDataset, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(ds.num_frames, size=min(n, ds.num_frames), replace=False))
+
+
+def load_frames(ds: LeRobotDataset, key: str, rows: np.ndarray) -> torch.Tensor:
+    out = []
+    for r in rows:
+        pos, f = ds.locate(int(r))
+        out.append(ds.frames(key, pos, [f])[0])
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div(255)  # (n, C, H, W)
+
+
+def targets(ds: LeRobotDataset, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """What one frame shows: positions from the proprio state (velocities are not visible in a
+    single frame, so they are left out), joint angles as cos/sin (no wrap-around for a linear
+    read-out), and for pushing tasks the block pose (x, y, cos, sin) from the physics state."""
+    state = ds.columns["observation.state"][rows]
+    names = list(ds.features["observation.state"]["names"] or [f"s{i}" for i in range(state.shape[1])])
+    cols, out_names = [], []
+    angular = "Reacher" in str(ds.info.get("robot_type"))
+    for i, n in enumerate(names):
+        if "vel" in n or n.startswith("v"):
+            continue
+        if angular:
+            cols += [np.cos(state[:, i]), np.sin(state[:, i])]
+            out_names += [f"cos {n}", f"sin {n}"]
+        else:
+            cols.append(state[:, i])
+            out_names.append(n)
+    if "Push" in str(ds.info.get("robot_type")) and "observation.environment_state" in ds.columns:
+        q = ds.columns["observation.environment_state"][rows][:, 1:6]  # qpos: pusher xy, block xy, yaw
+        cols += [q[:, 2], q[:, 3], np.cos(q[:, 4]), np.sin(q[:, 4])]
+        out_names += ["block_x", "block_y", "block_cos", "block_sin"]
+    return np.stack(cols, axis=1), out_names
+
+
+@torch.no_grad()
+def encode(fn, frames: torch.Tensor, batch: int = 256) -> np.ndarray:
+    return torch.cat([fn(frames[i : i + batch]) for i in range(0, len(frames), batch)]).numpy()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--data", type=Path, default=None, help="default: the run's dataset")
+    p.add_argument("--frames", type=int, default=3000, help="training frames for the probe")
+    p.add_argument("--test-frames", type=int, default=1500)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    saved = load_config_dict(args.run)
+    data = args.data or Path(saved["run"]["data"])
+    held = saved["held_out_episodes"]
+    full = LeRobotDataset(data, check_videos=False)
+    train_eps = [int(e) for e in full.episode_index if int(e) not in set(held)]
+    train, test = LeRobotDataset(data, episodes=train_eps), LeRobotDataset(data, episodes=held)
+    key = train.video_keys[0]
+    tr_rows, te_rows = sample_rows(train, args.frames, 0), sample_rows(test, args.test_frames, 1)
+    x_tr, x_te = load_frames(train, key, tr_rows), load_frames(test, key, te_rows)
+    y_tr, names = targets(train, tr_rows)
+    y_te, _ = targets(test, te_rows)
+
+    pretrained = load_encoder(args.run)
+    torch.manual_seed(saved["run"]["loop"]["seed"])  # the run's initialisation
+    random_init = VideoEncoder(EncoderConfig(**saved["model"]["encoder"])).eval()
+    encoders = {"pretrained": pretrained, "random init": random_init}
+    results = {}
+    for name, enc in encoders.items():
+        results[name] = ridge_probe(encode(lambda f, e=enc: frame_features(e, f), x_tr), y_tr,
+                                    encode(lambda f, e=enc: frame_features(e, f), x_te), y_te)  # fmt: skip
+    results["raw pixels 16x16"] = ridge_probe(
+        encode(pixel_features, x_tr), y_tr, encode(pixel_features, x_te), y_te
+    )
+
+    # motion sensitivity on held-out consecutive-frame pairs (t, t+2)
+    pairs = [r for r in te_rows if test.locate(int(r))[1] + 2 < test.lengths[test.locate(int(r))[0]]][:256]
+    a, b = load_frames(test, key, np.array(pairs)), load_frames(test, key, np.array(pairs) + 2)
+    for name, enc in encoders.items():
+        za, zb = (
+            enc(a[:, None].expand(-1, enc.cfg.tubelet, -1, -1, -1)),
+            enc(b[:, None].expand(-1, enc.cfg.tubelet, -1, -1, -1)),
+        )
+        results[name]["sensitivity"] = sensitivity(za, zb)
+        results[name]["feature_std"] = feature_std(za)
+
+    print(
+        f"# {args.run} on {data}: probe fit on {len(tr_rows)} frames of {len(train_eps)} episodes, "
+        f"scored on {len(te_rows)} frames of {len(held)} held-out episodes"
+    )
+    print(
+        "| features | R^2 (mean) | "
+        + " | ".join(f"RMSE {n}" for n in names)
+        + " | sensitivity | feature std |"
+    )
+    print("|---|---|" + "---|" * len(names) + "---|---|")
+    for name, r in results.items():
+        rmse = " | ".join(f"{v:.3f}" for v in r["rmse_per_dim"])
+        sens = f"{r['sensitivity']:.3f}" if "sensitivity" in r else "-"
+        std = f"{r['feature_std']:.3f}" if "feature_std" in r else "-"
+        print(f"| {name} | {r['r2']:.3f} | {rmse} | {sens} | {std} |")
+    (args.run / "probe.json").write_text(json.dumps({"targets": names, **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The action-conditioned predictor: causality, cached rollouts, overfitting; the world model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from worldmodel.predictor import ActionConditionedPredictor, KVCache, PredictorConfig, pool_tokens
+from worldmodel.train_ac import TrainACConfig, train_ac
+from worldmodel.training.config import LoopConfig
+from worldmodel.training.logger import read_metrics
+from worldmodel.world_model import WorldModel, make_latent_goal_cost
+
+
+def random_predictor(seed=0, **kw) -> ActionConditionedPredictor:
+    torch.manual_seed(seed)
+    m = ActionConditionedPredictor(PredictorConfig.tiny(**kw)).eval()
+    for p in m.predictor_proj.parameters():  # leave the copy-last initialisation
+        torch.nn.init.normal_(p, std=0.1)
+    return m
+
+
+def inputs(B=3, T=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(B, T, 4, 32, generator=g),
+        torch.randn(B, T, 2, generator=g),
+        torch.randn(B, T, 4, generator=g),
+    )
+
+
+def test_shapes_and_pooling():
+    m = random_predictor()
+    z, a, s = inputs()
+    pz, ps = m(z, a, s)
+    assert pz.shape == (3, 5, 4, 32) and ps.shape == (3, 5, 4)
+    with pytest.raises(ValueError, match="patch tokens per frame"):
+        m(torch.randn(3, 5, 9, 32), a, s)
+    x = torch.arange(16.0).view(1, 16, 1)  # a 4x4 grid
+    pooled = pool_tokens(x, 4, 2)
+    assert pooled.shape == (1, 4, 1) and pooled[0, 0, 0] == (0 + 1 + 4 + 5) / 4
+
+
+def test_changing_a_future_action_never_changes_earlier_predictions():
+    m = random_predictor()
+    z, a, s = inputs()
+    base, base_s = m(z, a, s)
+    a2 = a.clone()
+    a2[:, 3] += 5.0  # the action after frame 3
+    out, out_s = m(z, a2, s)
+    torch.testing.assert_close(out[:, :3], base[:, :3], rtol=0, atol=0)
+    torch.testing.assert_close(out_s[:, :3], base_s[:, :3], rtol=0, atol=0)
+    assert not torch.allclose(out[:, 3], base[:, 3])
+    # the same for a future frame's features and state
+    z2, s2 = z.clone(), s.clone()
+    z2[:, 4] += 1.0
+    s2[:, 4] += 1.0
+    torch.testing.assert_close(m(z2, a, s2)[0][:, :4], base[:, :4], rtol=0, atol=0)
+
+
+def test_cached_step_equals_full_pass():
+    m = random_predictor()
+    z, a, s = inputs()
+    full, full_s = m(z, a, s)
+    cache = KVCache(m.cfg.depth)
+    first, _ = m.step(z[:, :2], a[:, :2], s[:, :2], cache)  # two frames at once, then one by one
+    rest = [m.step(z[:, t : t + 1], a[:, t : t + 1], s[:, t : t + 1], cache)[0] for t in range(2, 5)]
+    torch.testing.assert_close(torch.cat([first, *rest], dim=1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_cached_rollout_equals_uncached_autoregression():
+    m = random_predictor()
+    z, a, s = inputs(B=1, T=2)
+    S, H = 4, 3
+    actions = torch.randn(S, H, 2, generator=torch.Generator().manual_seed(5))
+    past = a[0, :1]
+    pred, pred_s = m.rollout(z[0], s[0], actions, past_actions=past)
+    assert pred.shape == (S, H, 4, 32) and pred_s.shape == (S, H, 4)
+    for i in range(S):  # uncached: re-run the full sequence each step with predictions fed back
+        zs, ss = z[0].clone(), s[0].clone()
+        acts = torch.cat([past, actions[i]])
+        for h in range(H):
+            out, out_s = m(zs[None], acts[None, : zs.shape[0]], ss[None])
+            zs = torch.cat([zs, out[0, -1:]])
+            ss = torch.cat([ss, out_s[0, -1:]])
+            torch.testing.assert_close(pred[i, h], out[0, -1], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(pred_s[i, h], out_s[0, -1], rtol=1e-4, atol=1e-5)
+
+
+def test_predictor_overfits_a_batch():
+    torch.manual_seed(0)
+    m = ActionConditionedPredictor(PredictorConfig.tiny())
+    z, a, s = inputs(B=8, T=4)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        pz, ps = m(z, a, s)
+        loss = (pz[:, :-1] - z[:, 1:]).abs().mean() + (ps[:, :-1] - s[:, 1:]).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.3 * losses[0]
+
+
+# -- training runs ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def encoder_run(tiny_pipeline) -> tuple[Path, Path]:
+    return tiny_pipeline["data"], tiny_pipeline["encoder"]
+
+
+def ac_config(data: Path, enc: Path, out: Path, **loop) -> TrainACConfig:
+    base = dict(steps=6, batch_size=4, log_every=2, ckpt_every=2, progress=False, threads=1)
+    base.update(loop)
+    return TrainACConfig(data=data, encoder=enc, out=out, preset="tiny", pool=0, frameskip=2, frames=4,
+                         rollout_steps=2, loop=LoopConfig(**base))  # fmt: skip
+
+
+def test_train_ac_resume_gives_the_same_weights(encoder_run, tmp_path):
+    data, enc = encoder_run
+    train_ac(ac_config(data, enc, tmp_path / "straight"))
+    train_ac(ac_config(data, enc, tmp_path / "cut", stop_at=3))
+    train_ac(ac_config(data, enc, tmp_path / "cut"))
+    a = load_file(str(tmp_path / "straight" / "predictor.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "predictor.safetensors"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert {"tf", "rollout", "state"} <= set(read_metrics(tmp_path / "straight")[-1])
+
+
+def test_world_model_cost(encoder_run, tmp_path):
+    data, enc = encoder_run
+    train_ac(ac_config(data, enc, tmp_path / "ac"))
+    wm = WorldModel.load(tmp_path / "ac")
+    frames = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    z = wm.encode(frames)
+    assert z.shape == (2, 16, 32) and wm.action_dim == 4  # tiny preset at 32 px: a 4x4 grid
+    states = torch.zeros(1, 4)
+    cost = make_latent_goal_cost(wm, z[:1], states, z[1])
+    actions = torch.rand(7, 3, 4) * 2 - 1
+    c = cost(actions)
+    assert c.shape == (7,) and torch.isfinite(c).all()
+    # the cost is the distance of the final predicted embedding to the goal's
+    pred, _ = wm.rollout(z[:1], states, actions)
+    torch.testing.assert_close(c, (pred[:, -1] - z[1]).pow(2).mean(dim=(-2, -1)))
+    with pytest.raises(ValueError, match="goal_state"):
+        make_latent_goal_cost(wm, z[:1], states, z[1], state_weight=1.0)
+    with_state = make_latent_goal_cost(wm, z[:1], states, z[1], goal_state=torch.ones(4), state_weight=1.0)
+    assert (with_state(actions) > c).all()

@@ -1,0 +1,338 @@
+"""``wm eval``: benchmark planning with a world model against the baselines and the oracle.
+
+    wm eval --task pointmass --model runs/ac-pm                      # the default protocol
+    wm eval --task pointmass --rows oracle random do-nothing --data data/pointmass --episodes 20
+    wm eval --task reacher --model runs/ac-re --planner cmaes --goals dataset random --ray
+
+The protocol of DESIGN.md by default: ``episodes`` x ``seeds`` episodes per row and goal mode;
+``dataset`` goals start from a state of a held-out recorded episode with the goal ``goal_offset``
+(25) env steps later in the same episode; ``random`` goals are drawn by the task; a 50-env-step
+budget, action block 5, horizon 5 (the whole plan executed, then re-plan), CEM 300/30/30.
+Every row (world model, true-simulator oracle, random, do-nothing) runs on the same starts and
+goals. Success is read from the simulator after each episode, never by a planner.
+
+The run directory gets ``results.json``, ``results.md`` (success with 95% Wilson interval, final
+distance, planning seconds and model evaluations per re-plan), one video per recorded episode
+(observation beside the goal, captioned with the plan's predicted cost), and
+``cost_history.png`` (mean best cost per planner iteration). Episodes run in parallel over
+processes, or over a Ray cluster with ``--ray``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from tqdm import tqdm
+
+from worldmodel.commands.report import episode_frames, markdown_table, plot_cost_histories, wilson_interval
+
+Row = Literal["model", "oracle", "random", "do-nothing"]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    task: str = "pointmass"
+    """task id or short name"""
+    model: Path | None = None
+    """train-ac run directory (the world model); without it only oracle and baselines run"""
+    data: Path | None = None
+    """dataset for dataset goals (default: the world model's training dataset)"""
+    goals: tuple[Literal["dataset", "random"], ...] = ("dataset",)
+    rows: tuple[Row, ...] = ("model", "oracle", "random", "do-nothing")
+    planner: Literal["cem", "cmaes", "mppi", "gd"] = "cem"
+    samples: int = 300
+    """candidates per iteration (CMA-ES population, GD restarts)"""
+    elites: int = 30
+    iterations: int = 30
+    horizon: int = 5
+    """model steps per plan"""
+    action_block: int = 5
+    """env steps per model step"""
+    budget: int = 50
+    """env steps per episode"""
+    goal_offset: int = 25
+    """dataset goals: env steps between start and goal frame"""
+    episodes: int = 50
+    """episodes per seed, row and goal mode"""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    metric: Literal["l1", "l2"] = "l2"
+    """latent distance of the world-model cost"""
+    state_weight: float = 0.0
+    """weight of the proprio term in the world-model cost (needs a goal state: dataset goals)"""
+    workers: int = 2
+    """processes (0: in this process)"""
+    ray: bool = False
+    """distribute episodes with Ray (pip install '.[ray]')"""
+    videos: int = 2
+    """episodes per row and goal mode with a video"""
+    out: Path | None = None
+    """run directory (default runs/eval-<task>-<time>)"""
+    progress: bool = True
+
+
+# -- one episode (runs in a worker) -------------------------------------------------------------
+
+_CACHE: dict = {}
+
+
+def _planner(cfg: EvalConfig, row: str):
+    from planners import (
+        BaselineConfig,
+        CEMConfig,
+        CMAESConfig,
+        GDConfig,
+        MPPIConfig,
+        plan_cem,
+        plan_cmaes,
+        plan_do_nothing,  # fmt: skip
+        plan_gd,
+        plan_mppi,
+        plan_random,
+    )
+
+    if row == "random":
+        return plan_random, BaselineConfig(cfg.horizon)
+    if row == "do-nothing":
+        return plan_do_nothing, BaselineConfig(cfg.horizon)
+    h, s, e, it = cfg.horizon, cfg.samples, cfg.elites, cfg.iterations
+    return {
+        "cem": (plan_cem, CEMConfig(horizon=h, samples=s, elites=e, iterations=it)),
+        "cmaes": (plan_cmaes, CMAESConfig(horizon=h, population=s, iterations=it, diagonal=True)),
+        "mppi": (plan_mppi, MPPIConfig(horizon=h, samples=s, elites=e, iterations=it)),
+        "gd": (plan_gd, GDConfig(horizon=h, restarts=min(s, 32), iterations=it)),
+    }[cfg.planner]
+
+
+def _resources(cfg: EvalConfig):
+    """Per process: the env, the world model, and the dataset goal pool (built once)."""
+    key = (cfg.task, str(cfg.model), str(cfg.data))
+    if key not in _CACHE:
+        import gymnasium as gym
+        import torch
+
+        from envs.registration import resolve_task
+        from worldmodel.datasets import LeRobotDataset
+
+        torch.set_num_threads(1)
+        wm = None
+        if cfg.model is not None:
+            from worldmodel.world_model import WorldModel
+
+            wm = WorldModel.load(cfg.model)
+        data, held = goal_source(cfg)
+        ds = LeRobotDataset(data, episodes=held, check_videos=False) if data is not None else None
+        size = ds.features[ds.video_keys[0]]["shape"][0] if ds is not None else (
+            wm.encoder.cfg.image_size if wm is not None else 64)  # fmt: skip
+        env = gym.make(resolve_task(cfg.task), image_size=int(size))
+        _CACHE[key] = (env, wm, ds)
+    return _CACHE[key]
+
+
+def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
+    """The dataset of dataset goals and its held-out episodes (never trained on)."""
+    from worldmodel.datasets import LeRobotDataset
+    from worldmodel.datasets.splits import split_episodes
+    from worldmodel.training.config import load_config_dict
+
+    if cfg.model is not None:
+        saved = load_config_dict(cfg.model)
+        data = Path(cfg.data or saved["run"]["data"])
+        if Path(saved["run"]["data"]).resolve() == data.resolve():
+            return data, [int(e) for e in saved["held_out_episodes"]]
+    if cfg.data is None:
+        return None, None
+    full = LeRobotDataset(cfg.data, check_videos=False)
+    return Path(cfg.data), split_episodes(full.episode_index, 0.1, seed=0)[1]
+
+
+def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int):
+    """(start physics state, goal physics state, goal proprio) for dataset-goal episode i."""
+    rng = np.random.default_rng([seed, i, 17])
+    ok = [p for p in range(ds.num_episodes) if ds.lengths[p] > cfg.goal_offset]
+    if not ok:
+        raise ValueError(f"no held-out episode is longer than goal_offset={cfg.goal_offset} steps")
+    pos = ok[rng.integers(len(ok))]
+    t = int(rng.integers(0, int(ds.lengths[pos]) - cfg.goal_offset))
+    rows = ds.episode_rows(pos)
+    phys = ds.columns["observation.environment_state"][rows]
+    states = ds.columns["observation.state"][rows]
+    return phys[t], phys[t + cfg.goal_offset], states[t + cfg.goal_offset]
+
+
+def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, record: bool) -> dict:
+    import torch
+
+    from planners import make_oracle_cost, run_mpc
+    from worldmodel.world_model import make_latent_goal_cost
+
+    env, wm, ds = _resources(cfg)
+    task = env.unwrapped
+    goal_state = None
+    if mode == "dataset":
+        start, goal_phys, goal_state = _dataset_start(ds, cfg, seed, i)
+        env.reset(seed=seed * 100_003 + i, options={"state": start, "goal_state": goal_phys})
+    else:
+        env.reset(seed=seed * 100_003 + i)
+    goal_img = task.goal_image()
+    plan_fn, pcfg = _planner(cfg, row)
+    if row == "model":
+        if wm is None:
+            raise ValueError("the model row needs --model (a train-ac run)")
+        z_goal = wm.encode(goal_img[None])[0]
+        gs = (
+            torch.as_tensor(goal_state, dtype=torch.float32)
+            if goal_state is not None and cfg.state_weight
+            else None
+        )
+
+        def make_cost(env):
+            obs = env.unwrapped.observe()
+            z0 = wm.encode(obs["pixels"][None])
+            s0 = torch.as_tensor(obs["state"][None], dtype=torch.float32)
+            return make_latent_goal_cost(wm, z0, s0, z_goal, metric=cfg.metric, goal_state=gs,
+                                         state_weight=cfg.state_weight if gs is not None else 0.0)  # fmt: skip
+    elif row == "oracle":
+        oracle = make_oracle_cost(env, cfg.action_block)
+
+        def make_cost(env):
+            return oracle
+    else:
+
+        def make_cost(env):
+            return None
+
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+    rec = run_mpc(env, make_cost, plan_fn, pcfg, budget_steps=cfg.budget, action_block=cfg.action_block,
+                  generator=gen, record=record)  # fmt: skip
+    hist = [h.numpy() for h in rec.cost_histories if len(h)]
+    out = {
+        "row": row, "mode": mode, "seed": seed, "episode": i, "success": rec.success,
+        "final_distance": rec.final_distance, "plan_seconds": float(np.mean(rec.plan_seconds)),
+        "evaluations": float(np.mean(rec.evaluations)),
+        "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
+    }  # fmt: skip
+    if record:
+        out["frames"] = list(
+            episode_frames(
+                [o["pixels"] for o in rec.observations],
+                goal_img,
+                rec.plan_costs,
+                cfg.action_block * cfg.horizon,
+            )
+        )
+    return out
+
+
+def _job(args):
+    cfg, row, mode, seed, i, record = args
+    return run_episode(cfg, row, mode, seed, i, record)
+
+
+def _init_worker():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+# -- the evaluation -----------------------------------------------------------------------------
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    from envs.registration import resolve_task
+    from worldmodel.training.config import save_config
+    from worldmodel.video import write_video
+
+    task_id = resolve_task(cfg.task)
+    if "model" in cfg.rows and cfg.model is None:
+        raise ValueError("the 'model' row needs --model (a train-ac run); or drop it with --rows")
+    if "dataset" in cfg.goals and goal_source(cfg)[0] is None:
+        raise ValueError("dataset goals need --data (or a --model whose run names its dataset)")
+    if cfg.episodes < 1 or not cfg.seeds:
+        raise ValueError("need episodes >= 1 and at least one seed")
+    out = cfg.out or Path("runs") / time.strftime(f"eval-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out)
+    jobs = [(cfg, row, mode, seed, i, i < cfg.videos and seed == cfg.seeds[0])
+            for mode in cfg.goals for row in cfg.rows for seed in cfg.seeds for i in range(cfg.episodes)]  # fmt: skip
+    # expensive rows first, so the pool does not end waiting on one slow episode
+    jobs.sort(key=lambda j: {"oracle": 0, "model": 1}.get(j[1], 2))
+    bar = tqdm(total=len(jobs), desc=f"eval {task_id}", unit="ep", disable=not cfg.progress)
+    results = []
+    if cfg.ray:
+        import ray
+
+        ray.init(num_cpus=max(cfg.workers, 1), include_dashboard=False, ignore_reinit_error=True)
+        remote = ray.remote(num_cpus=1)(_job)
+        pending = [remote.remote(j) for j in jobs]
+        while pending:
+            ready, pending = ray.wait(pending)
+            results += ray.get(ready)
+            bar.update(len(ready))
+    elif cfg.workers == 0:
+        for j in jobs:
+            results.append(_job(j))
+            bar.update(1)
+    else:
+        with mp.get_context("forkserver").Pool(cfg.workers, initializer=_init_worker) as pool:
+            for r in pool.imap_unordered(_job, jobs):
+                results.append(r)
+                bar.update(1)
+    bar.close()
+
+    for r in results:
+        if "frames" in r:
+            write_video(
+                out / f"{r['mode']}_{r['row']}_seed{r['seed']}_ep{r['episode']}.mp4", r.pop("frames"), fps=10
+            )
+    summary = summarize(cfg, task_id, results)
+    (out / "results.json").write_text(json.dumps({"config": asdict(cfg) | {"model": str(cfg.model), "data": str(cfg.data), "out": str(out)},
+                                                  "summary": summary, "episodes": results}, indent=1, default=str))  # fmt: skip
+    table = format_summary(summary)
+    (out / "results.md").write_text(table + "\n")
+    curves = {f"{s['row']} ({s['mode']})": np.array(s["cost_history"]) for s in summary if s["cost_history"]}
+    plot_cost_histories(out / "cost_history.png", curves, task_id)
+    print(table)
+    print(f"[eval] results, videos and plots in {out}")
+    return {"summary": summary, "out": str(out)}
+
+
+def summarize(cfg: EvalConfig, task_id: str, results: list[dict]) -> list[dict]:
+    summary = []
+    for mode in cfg.goals:
+        for row in cfg.rows:
+            rs = [r for r in results if r["row"] == row and r["mode"] == mode]
+            n, k = len(rs), sum(r["success"] for r in rs)
+            lo, hi = wilson_interval(k, n)
+            hist = [r["cost_history"] for r in rs if r["cost_history"]]
+            planner = cfg.planner if row in ("model", "oracle") else row
+            summary.append({
+                "task": task_id, "row": row, "planner": planner, "mode": mode, "episodes": n, "success": k / n,
+                "success_ci95": [lo, hi], "final_distance": float(np.mean([r["final_distance"] for r in rs])),
+                "plan_seconds": float(np.mean([r["plan_seconds"] for r in rs])),
+                "evaluations": float(np.mean([r["evaluations"] for r in rs])),
+                "per_seed_success": {str(s): float(np.mean([r["success"] for r in rs if r["seed"] == s])) for s in cfg.seeds},
+                "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
+            })  # fmt: skip
+    return summary
+
+
+def format_summary(summary: list[dict]) -> str:
+    header = ["task", "goals", "row", "planner", "episodes", "success", "95% CI", "final distance",
+              "s / re-plan", "model evals / re-plan"]  # fmt: skip
+    rows = []
+    for s in summary:
+        lo, hi = s["success_ci95"]
+        rows.append([s["task"], s["mode"], s["row"], s["planner"], str(s["episodes"]), f"{100 * s['success']:.1f}%",
+                     f"[{100 * lo:.0f}, {100 * hi:.0f}]", f"{s['final_distance']:.3f}", f"{s['plan_seconds']:.3f}",
+                     f"{s['evaluations']:.0f}"])  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def main(cfg: EvalConfig) -> dict:
+    return evaluate(cfg)

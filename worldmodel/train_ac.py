@@ -1,0 +1,249 @@
+"""Training the action-conditioned predictor on a frozen encoder's features.
+
+    wm train-ac --data data/pointmass --encoder runs/enc-pm --out runs/ac-pm
+    wm train-ac --data data/pointmass --encoder runs/enc-pm --out runs/ac-pm --preset tiny --loop.steps 20
+    python -c "from worldmodel.train_ac import TrainACConfig, train_ac; train_ac(TrainACConfig(...))"
+
+Features are computed once (``<out>/features`` unless ``--features`` points elsewhere) and
+reused. Loss: L1 teacher forcing (every frame predicts the next from true inputs) plus an L1
+multi-step rollout loss (the model is fed its own predictions for ``rollout_steps`` steps and
+scored against the true future features, never against its input), plus an L1 loss on the
+predicted next proprio state. The run directory holds the resolved config, metrics, a
+resumable checkpoint and, at the end, ``predictor.safetensors`` + ``world_model.json``: what
+``WorldModel.load`` needs (with the encoder run it points to).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from worldmodel.datasets import LeRobotDataset
+from worldmodel.datasets.splits import split_episodes
+from worldmodel.features import FeatureClips, FeatureStore
+from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
+from worldmodel.pretrain import load_encoder
+from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from worldmodel.training.config import LoopConfig, OptimConfig, load_config_dict, save_config, to_plain
+from worldmodel.training.logger import RunLogger
+from worldmodel.training.runtime import Runtime, all_reduce_mean, setup, teardown
+from worldmodel.training.sampling import StepBatchSampler
+
+
+@dataclass(frozen=True)
+class PredictorSize:
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    residual: bool = True
+
+    @classmethod
+    def preset(cls, name: str) -> PredictorSize:
+        sizes = {"tiny": cls(dim=32, depth=1, heads=2), "cpu": cls(), "cpu-small": cls(dim=64, depth=3, heads=4),
+                 "gpu": cls(dim=512, depth=12, heads=8), "vjepa2-ac": cls(dim=1024, depth=24, heads=16)}  # fmt: skip
+        if name not in sizes:
+            raise ValueError(f"unknown predictor preset {name!r}; choose one of {sorted(sizes)}")
+        return sizes[name]
+
+
+@dataclass(frozen=True)
+class TrainACConfig:
+    data: Path
+    """LeRobot dataset directory with actions and proprio states"""
+    encoder: Path
+    """pretraining run directory (its exported encoder is frozen)"""
+    out: Path = Path("runs/ac")
+    """run directory (reused to resume)"""
+    features: Path | None = None
+    """where the encoded features are stored (default <out>/features); reused when present"""
+    preset: Literal["tiny", "cpu-small", "cpu", "gpu", "vjepa2-ac", "custom"] = "cpu"
+    """predictor size; custom uses --size"""
+    size: PredictorSize = field(default_factory=PredictorSize)
+    pool: int = 4
+    """pool the encoder's patch grid to pool x pool tokens (0: no pooling)"""
+    frameskip: int = 5
+    """env steps per model step (the action block)"""
+    frames: int = 4
+    """frames per training sequence"""
+    rollout_steps: int = 2
+    """steps of the rollout loss (<= frames - 1)"""
+    use_state: bool = True
+    """proprio state tokens (and a next-state head)"""
+    tf_weight: float = 1.0
+    rollout_weight: float = 1.0
+    state_weight: float = 0.1
+    held_out: float = 0.1
+    """fraction of episodes held out (the encoder run's held-out episodes when it used this dataset)"""
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=3000, batch_size=64, eval_every=500))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, weight_decay=0.01))
+
+
+def predictor_config(
+    cfg: TrainACConfig, enc_dim: int, grid: int, action_dim: int, state_dim: int
+) -> PredictorConfig:
+    size = cfg.size if cfg.preset == "custom" else PredictorSize.preset(cfg.preset)
+    return PredictorConfig(
+        enc_dim=enc_dim, grid=grid, pool=cfg.pool, action_dim=cfg.frameskip * action_dim,
+        state_dim=state_dim if cfg.use_state else 0, dim=size.dim, depth=size.depth, heads=size.heads,
+        residual=size.residual,
+    )  # fmt: skip
+
+
+def sequence_loss(model, z, actions, states, cfg: TrainACConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """z (B, T, N, D), actions (B, T, A), states (B, T, P) -> weighted loss and its parts."""
+    s_in = states if cfg.use_state else None
+    pred_z, pred_s = model(z, actions, s_in)  # predictions of frames 1..T
+    tf = (pred_z[:, :-1] - z[:, 1:]).abs().mean()
+    parts = {"tf": tf}
+    loss = cfg.tf_weight * tf
+    if pred_s is not None:
+        st = (pred_s[:, :-1] - states[:, 1:]).abs().mean()
+        parts["state"] = st
+        loss = loss + cfg.state_weight * st
+    R = min(cfg.rollout_steps, z.shape[1] - 1)
+    if R >= 2 and cfg.rollout_weight > 0:
+        zc, sc = z[:, :1], (states[:, :1] if cfg.use_state else None)
+        for r in range(R):  # feed the model its own predictions
+            pz, ps = model(zc, actions[:, : r + 1], sc)
+            zc = torch.cat([zc, pz[:, -1:]], dim=1)
+            if sc is not None:
+                sc = torch.cat([sc, ps[:, -1:]], dim=1)
+        ro = (zc[:, 1:] - z[:, 1 : R + 1]).abs().mean()  # against the true future, never the input
+        parts["rollout"] = ro
+        loss = loss + cfg.rollout_weight * ro
+    return loss, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def held_out_episodes(cfg: TrainACConfig, full: LeRobotDataset) -> list[int]:
+    try:
+        saved = load_config_dict(cfg.encoder)
+        if Path(saved["run"]["data"]).resolve() == Path(cfg.data).resolve():
+            return [int(e) for e in saved["held_out_episodes"]]
+    except (FileNotFoundError, KeyError):
+        pass
+    return split_episodes(full.episode_index, cfg.held_out, seed=cfg.loop.seed)[1]
+
+
+def train_ac(cfg: TrainACConfig) -> dict[str, float]:
+    """Train (or resume) the predictor; returns the final metrics."""
+    rt = setup(cfg.loop.device, cfg.loop.precision, cfg.loop.threads)
+    try:
+        return _train(cfg, rt)
+    finally:
+        teardown()
+
+
+def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
+    # -- setup ----------------------------------------------------------------------------
+    loop = cfg.loop
+    if cfg.rollout_steps > cfg.frames - 1:
+        raise ValueError(f"rollout_steps={cfg.rollout_steps} needs frames >= {cfg.rollout_steps + 1}")
+    full = LeRobotDataset(cfg.data)
+    for key in ("action", "observation.state"):
+        if key not in full.columns:
+            raise ValueError(f"{cfg.data} has no {key!r} column: the predictor needs actions and states")
+    held = held_out_episodes(cfg, full)
+    train_eps = [int(e) for e in full.episode_index if int(e) not in set(held)]
+    encoder = load_encoder(cfg.encoder, rt.device)
+    run = Path(cfg.out)
+    feat_dir = Path(cfg.features) if cfg.features else run / "features"
+    pcfg = predictor_config(cfg, encoder.cfg.dim, encoder.cfg.grid, full.columns["action"].shape[1],
+                            full.columns["observation.state"].shape[1])  # fmt: skip
+    if rt.main:
+        run.mkdir(parents=True, exist_ok=True)
+        save_config({"run": cfg, "predictor": pcfg, "held_out_episodes": held}, run)
+        if not (feat_dir / "features.json").exists():
+            FeatureStore.build(full, encoder, cfg.pool, feat_dir, train_episodes=train_eps, device=rt.device,
+                               progress=loop.progress, encoder_run=str(cfg.encoder))  # fmt: skip
+    if rt.world > 1:
+        torch.distributed.barrier()
+    store = FeatureStore(feat_dir)
+    if store.meta["pool"] != cfg.pool or store.meta["encoder_run"] != str(cfg.encoder):
+        raise ValueError(f"features at {feat_dir} were built with pool {store.meta['pool']} from "
+                         f"{store.meta['encoder_run']!r}; this run wants pool {cfg.pool} from {str(cfg.encoder)!r}")  # fmt: skip
+
+    # -- data -----------------------------------------------------------------------------
+    train = LeRobotDataset(cfg.data, episodes=train_eps, check_videos=False)
+    seqs = FeatureClips(train, store, cfg.frames, cfg.frameskip)
+
+    # -- model and optimiser ----------------------------------------------------------------
+    torch.manual_seed(loop.seed)
+    model = ActionConditionedPredictor(pcfg).to(rt.device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.optim.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.optim.lr, betas=cfg.optim.betas)  # fmt: skip
+    start = load_checkpoint(run, {"predictor": model}, opt) if loop.resume and has_checkpoint(run) else 0
+    logger = RunLogger(run, enabled=rt.main)
+    logger.truncate_after(start)
+    ddp = DistributedDataParallel(model) if rt.world > 1 else model
+    sampler = StepBatchSampler(len(seqs), loop.batch_size, loop.seed, start, loop.steps, rt.rank, rt.world)
+    loader = torch.utils.data.DataLoader(seqs, batch_sampler=sampler, num_workers=loop.num_workers)
+
+    # -- loop -------------------------------------------------------------------------------
+    metrics: dict[str, float] = {}
+    bar = tqdm(
+        total=loop.steps, initial=start, desc="train-ac", unit="step", disable=not (rt.main and loop.progress)
+    )
+    t_last, done, saved = time.perf_counter(), start, start
+    for step, batch in zip(range(start, loop.steps), loader):
+        z = batch["z"].to(rt.device)
+        actions, states = batch["actions"].to(rt.device), batch["states"].to(rt.device)
+        lr = cfg.optim.lr_at(step, loop.steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with rt.autocast():
+            loss, parts = sequence_loss(ddp, z, actions, states, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or float("inf"))
+        opt.step()
+        done = step + 1
+        bar.update(1)
+        if done % loop.log_every == 0 or done == loop.steps:
+            now = time.perf_counter()
+            metrics = {"loss": float(all_reduce_mean(loss.detach(), rt)), "lr": lr, "grad_norm": float(gnorm),
+                       **parts, "seq_per_s": loop.log_every * loop.batch_size / max(now - t_last, 1e-9)}  # fmt: skip
+            t_last = now
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+            logger.log(done, metrics)
+        if rt.main and (done % loop.ckpt_every == 0 or done == loop.steps):
+            save_checkpoint(run, {"predictor": model}, opt, done)
+            saved = done
+        if loop.stop_at and done >= loop.stop_at:
+            break
+    bar.close()
+    logger.close()
+    if rt.main:
+        if saved != done:
+            save_checkpoint(run, {"predictor": model}, opt, done)
+        if done >= loop.steps:
+            export_world_model(model, pcfg, cfg, store, run)
+    return metrics
+
+
+def export_world_model(
+    model, pcfg: PredictorConfig, cfg: TrainACConfig, store: FeatureStore, run: Path
+) -> None:
+    from safetensors.torch import save_file
+
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        str(run / "predictor.safetensors"),
+    )
+    spec = {
+        "encoder_run": str(Path(cfg.encoder).resolve()),
+        "predictor": to_plain(pcfg),
+        "pool": cfg.pool,
+        "frameskip": cfg.frameskip,
+        "mean": store.meta["mean"],
+        "std": store.meta["std"],
+    }
+    (run / "world_model.json").write_text(json.dumps(spec))

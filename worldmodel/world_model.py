@@ -1,0 +1,124 @@
+"""The world model: a frozen encoder + an action-conditioned predictor, and its goal cost.
+
+``WorldModel.load(run)`` takes a ``train-ac`` run directory (which names its encoder run) and
+offers ``encode(frames)``, ``rollout(context, actions)`` and ``goal_cost(...)``; planners
+receive only the cost callable from ``make_latent_goal_cost``.
+
+The cost of a candidate plan is the distance between the predicted embedding at the end of the
+plan and the goal image's embedding (standardised features; mean over tokens and dims, L1 or
+squared L2), optionally plus ``state_weight`` x the L1 distance between the predicted proprio
+state and a goal proprio state (when one is known, e.g. recorded with a dataset goal frame).
+
+Legend: S candidates, H horizon (model steps), C context frames, N tokens, D width,
+A model action dim (k env actions), P state dim.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import Tensor
+
+from worldmodel.features import encode_frames
+from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
+from worldmodel.pretrain import load_encoder
+
+CostFn = Callable[[Tensor], Tensor]
+
+
+class WorldModel:
+    def __init__(
+        self,
+        encoder,
+        predictor: ActionConditionedPredictor,
+        mean: Tensor,
+        std: Tensor,
+        pool: int,
+        frameskip: int,
+    ):
+        self.encoder, self.predictor = encoder.eval(), predictor.eval()
+        self.mean, self.std = mean, std
+        self.pool, self.frameskip = pool, frameskip
+        self.device = next(predictor.parameters()).device
+
+    @classmethod
+    def load(cls, run: Path | str, device: str | torch.device = "cpu") -> WorldModel:
+        run = Path(run)
+        spec_path = run / "world_model.json"
+        if not spec_path.exists():
+            raise FileNotFoundError(
+                f"{spec_path} missing: the train-ac run did not finish (rerun to resume it)"
+            )
+        spec = json.loads(spec_path.read_text())
+        encoder = load_encoder(spec["encoder_run"], device)
+        predictor = ActionConditionedPredictor(PredictorConfig(**spec["predictor"]))
+        predictor.load_state_dict(load_file(str(run / "predictor.safetensors")))
+        predictor = predictor.to(device).requires_grad_(False)
+        mean = torch.tensor(spec["mean"], dtype=torch.float32, device=device)
+        std = torch.tensor(spec["std"], dtype=torch.float32, device=device)
+        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"])
+
+    @property
+    def action_dim(self) -> int:
+        """Model action dim: ``frameskip`` env actions concatenated."""
+        return self.predictor.cfg.action_dim
+
+    @property
+    def uses_state(self) -> bool:
+        return self.predictor.cfg.state_dim > 0
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray | Tensor) -> Tensor:
+        """Frames (B, H, W, 3) uint8 (as envs and datasets give them) or (B, C, H, W) float in
+        [0, 1] -> standardised pooled features (B, N, D)."""
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(np.ascontiguousarray(frames))
+        if frames.dtype == torch.uint8:
+            frames = frames.permute(0, 3, 1, 2).float().div(255)
+        z = encode_frames(self.encoder, frames.to(self.device), self.pool)
+        return (z - self.mean) / self.std
+
+    @torch.no_grad()
+    def rollout(
+        self, z0: Tensor, states0: Tensor | None, actions: Tensor, past_actions: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """z0 (C, N, D), states0 (C, P), actions (S, H, A) -> predicted (S, H, N, D), states (S, H, P)."""
+        return self.predictor.rollout(z0, states0 if self.uses_state else None, actions, past_actions)
+
+    @staticmethod
+    def distance(pred: Tensor, goal: Tensor, metric: str = "l2") -> Tensor:
+        """pred (S, N, D), goal (N, D) -> (S,): mean over tokens and dims."""
+        diff = pred - goal
+        if metric == "l1":
+            return diff.abs().mean(dim=(-2, -1))
+        if metric == "l2":
+            return diff.pow(2).mean(dim=(-2, -1))
+        raise ValueError(f"unknown metric {metric!r}; use 'l1' or 'l2'")
+
+
+def make_latent_goal_cost(
+    model: WorldModel, z0: Tensor, states0: Tensor | None, z_goal: Tensor, *, metric: str = "l2",
+    goal_state: Tensor | None = None, state_weight: float = 0.0, past_actions: Tensor | None = None,
+) -> CostFn:  # fmt: skip
+    """The planner's cost: actions (S, H, A) -> (S,), lower is better.
+
+    z0 (C, N, D) context features and states0 (C, P) of the current observation(s), z_goal (N, D)
+    the goal image's features; ``goal_state`` (P,) with ``state_weight`` > 0 adds a proprio term.
+    """
+    if state_weight and (goal_state is None or not model.uses_state):
+        raise ValueError("a proprio term needs goal_state and a predictor trained with states")
+
+    def cost(actions: Tensor) -> Tensor:
+        acts = actions.to(model.device, torch.float32)
+        pred, states = model.rollout(z0, states0, acts, past_actions)  # (S, H, N, D), (S, H, P)
+        c = model.distance(pred[:, -1], z_goal, metric)
+        if state_weight:
+            c = c + state_weight * (states[:, -1] - goal_state).abs().mean(dim=-1)
+        return c.to(actions.device, actions.dtype)
+
+    return cost
