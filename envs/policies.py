@@ -91,6 +91,21 @@ class PushScriptedPolicy:
         point[1 - axis] += along
         return point, normal
 
+    def start_pushing(self, steps: int) -> None:
+        """Place the pusher at the stand-off point of the chosen side and push for ``steps``
+        steps from now on (makes easy, feasible pushing goals for tests and demos)."""
+        from envs.push import PUSHER_RADIUS
+
+        state = self.env.get_state()
+        q = self.env.qpos_of(state)
+        bx, by, yaw = q[2:5]
+        rot = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
+        point, normal = self._side
+        q[:2] = np.array([bx, by]) + rot @ (point + normal * (PUSHER_RADIUS + self.cfg.standoff))
+        self.env.qvel_of(state)[:] = 0.0
+        self.env.set_state(state)
+        self._phase, self._left = "push", steps
+
     def __call__(self, obs=None) -> np.ndarray:
         from envs.push import PUSHER_RADIUS, SPEED
 

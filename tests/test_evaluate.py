@@ -52,3 +52,19 @@ def test_eval_bad_input(tiny_pipeline, tmp_path):
         evaluate(small(tiny_pipeline, tmp_path / "y", model=None, rows=("oracle",)))
     with pytest.raises(ValueError, match="unknown task"):
         evaluate(small(tiny_pipeline, tmp_path / "z", task="cartpole"))
+
+
+def test_eval_episodes_through_ray(tiny_pipeline, tmp_path):
+    import ray  # the ray extra, which scripts/setup.sh installs
+
+    cfg = small(tiny_pipeline, tmp_path / "r", rows=("oracle", "do-nothing"), goals=("dataset",), videos=0,
+                workers=2, ray=True)  # fmt: skip
+    try:
+        summary = evaluate(cfg)["summary"]
+    finally:
+        ray.shutdown()
+    local = evaluate(
+        small(tiny_pipeline, tmp_path / "l", rows=("oracle", "do-nothing"), goals=("dataset",), videos=0)
+    )
+    for x, y in zip(summary, local["summary"]):
+        assert x["episodes"] == 2 and x["success"] == y["success"]

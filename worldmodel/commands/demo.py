@@ -1,136 +1,142 @@
-"""``wm demo``: run the task suite end to end with the baselines that exist so far.
+"""``wm demo``: the whole pipeline on one task, end to end, on a laptop CPU.
 
-For each task: episodes from random starts toward random goals under the evaluation budget
-(50 env steps), with smooth random actions and with do-nothing; success read from the simulator
-after each episode. Writes, in the run directory: ``results.md`` and ``results.json`` (a table per
-task and policy with success rate and 95% Wilson interval, final distance, env steps per second),
-one goal image per task, and one video per task (observation | human view with the target
-marker | goal image).
+    wm demo                                  # point mass: collect, pretrain, train, plan, report
+    wm demo --preset tiny                    # the same pipeline in about a minute (smoke test)
+    wm demo --out runs/demo-pm               # rerun with the same --out: finished stages are kept
 
-    wm demo                          # all tasks, 8 episodes each
-    wm demo --tasks pointmass --episodes 20 --out runs/pm
+Stages (each skipped when its output already exists in the run directory):
+1. collect exploration episodes (``data/``, a LeRobot v3.0 dataset);
+2. pretrain the V-JEPA encoder (``encoder/``);
+3. train the action-conditioned predictor on its frozen features (``predictor/``);
+4. plan with CEM toward goal images of held-out episodes (dataset goals) and report the world
+   model beside the random, do-nothing and true-simulator-oracle rows (``eval/``: results.md,
+   results.json, videos, cost plot).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
-from tqdm import tqdm
+from worldmodel.training.config import LoopConfig, OptimConfig
 
-from worldmodel.commands.report import wilson_interval
+
+@dataclass(frozen=True)
+class DemoPreset:
+    episodes: int  # collected episodes
+    steps: int  # env steps per episode
+    encoder: str  # encoder preset
+    pretrain_steps: int
+    pretrain_batch: int
+    predictor: str  # predictor preset
+    ac_steps: int
+    ac_batch: int
+    pool: int
+    eval_episodes: int
+    samples: int  # CEM budget
+    elites: int
+    iterations: int
+
+
+PRESETS = {
+    "cpu": DemoPreset(episodes=400, steps=100, encoder="cpu-small", pretrain_steps=600, pretrain_batch=32,
+                      predictor="cpu-small", ac_steps=3000, ac_batch=64, pool=4, eval_episodes=50,
+                      samples=150, elites=15, iterations=10),
+    "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
+                       predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
+                       samples=16, elites=4, iterations=2),
+}  # fmt: skip
+
+# rough seconds per unit on 2 CPU cores, for the ETA (refined as stages finish)
+_COST = {"collect": 0.25, "pretrain": 0.33, "train-ac": 0.03, "eval": 12.0}
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    tasks: tuple[str, ...] = ("pointmass", "reacher", "umaze", "pusht")
-    """tasks to run (short names or ids)"""
-    episodes: int = 8
-    """episodes per task and policy"""
-    steps: int = 50
-    """env steps per episode (the evaluation budget)"""
-    image_size: int = 64
-    """observation size in pixels"""
-    seed: int = 0
-    """base seed: episode i uses seed + i"""
+    task: str = "pointmass"
+    """task id or short name"""
+    preset: Literal["cpu", "tiny"] = "cpu"
+    """sizes and budgets; tiny runs the same pipeline in about a minute"""
     out: Path | None = None
-    """run directory (default runs/demo-<time>)"""
-    video_scale: int = 4
-    """upscaling of the saved videos for viewing"""
-    policies: tuple[str, ...] = field(default=("random", "do-nothing"))
-    """baseline policies to run"""
+    """run directory (default runs/demo-<task>-<time>); rerun it to finish or reuse stages"""
+    workers: int = 2
+    """processes for collection and evaluation"""
+    seed: int = 0
+    threads: int = 2
+    """torch threads for training"""
 
 
-def _upscale(img: np.ndarray, k: int) -> np.ndarray:
-    return img.repeat(k, axis=0).repeat(k, axis=1)
+class Stages:
+    """Prints stage headers with elapsed time and an ETA for the rest."""
 
+    def __init__(self, plan: dict[str, float]):
+        self.plan, self.t0, self.done = plan, time.perf_counter(), set()
 
-def run_episode(env, policy: str, seed: int, steps: int, record: bool):
-    """One episode -> (success, final distance, initial distance, frames or None, seconds)."""
-    from envs.policies import SmoothRandomPolicy
+    def start(self, name: str) -> None:
+        i = list(self.plan).index(name) + 1
+        left = sum(v for k, v in self.plan.items() if k not in self.done)
+        el = time.perf_counter() - self.t0
+        print(
+            f"\n[demo {i}/{len(self.plan)}] {name}  (elapsed {el / 60:.1f} min, about {left / 60:.1f} min left)",
+            flush=True,
+        )
 
-    obs, _ = env.reset(seed=seed)
-    base = env.unwrapped
-    act = SmoothRandomPolicy(env.action_space.shape[0], np.random.default_rng(seed))
-    zero = np.zeros(env.action_space.shape, np.float32)
-    goal_img = base.goal_image()
-    frames = []
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        if record:
-            frames.append(np.concatenate([obs["pixels"], env.render(), goal_img], axis=1))
-        obs, *_ = env.step(act() if policy == "random" else zero)
-    seconds = time.perf_counter() - t0
-    if record:
-        frames.append(np.concatenate([obs["pixels"], env.render(), goal_img], axis=1))
-    # success is read from the simulator only after the episode
-    return base.is_success(), base.goal_distance(), frames if record else None, seconds
+    def finish(self, name: str) -> None:
+        self.done.add(name)
 
 
 def main(cfg: DemoConfig) -> dict:
-    import gymnasium as gym
-    from PIL import Image
-
+    from envs.collect import CollectConfig, collect
     from envs.registration import resolve_task
-    from worldmodel.video import write_video
+    from worldmodel.commands.evaluate import EvalConfig, evaluate
+    from worldmodel.pretrain import PretrainConfig, pretrain
+    from worldmodel.train_ac import TrainACConfig, train_ac
 
-    task_ids = [resolve_task(t) for t in cfg.tasks]  # validate before writing anything
-    if cfg.episodes < 1 or cfg.steps < 1:
-        raise ValueError(f"episodes and steps must be >= 1, got {cfg.episodes} and {cfg.steps}")
-    out = cfg.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    task_id = resolve_task(cfg.task)
+    p = PRESETS[cfg.preset]
+    out = cfg.out or Path("runs") / time.strftime(f"demo-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=2))
-    print(f"[demo] {len(task_ids)} tasks x {len(cfg.policies)} policies x {cfg.episodes} episodes -> {out}")
-    results = []
-    for task_id in task_ids:
-        env = gym.make(task_id, image_size=cfg.image_size)
-        name = task_id.split("/")[-1]
-        for policy in cfg.policies:
-            succ, dist, secs = [], [], 0.0
-            for ep in tqdm(range(cfg.episodes), desc=f"{name:10s} {policy:10s}", unit="ep"):
-                record = ep == 0 and policy == cfg.policies[0]
-                ok, d, frames, s = run_episode(env, policy, cfg.seed + ep, cfg.steps, record)
-                succ.append(ok)
-                dist.append(d)
-                secs += s
-                if record:
-                    Image.fromarray(env.unwrapped.goal_image()).save(out / f"goal_{name}.png")
-                    write_video(
-                        out / f"episode_{name}.mp4", (_upscale(f, cfg.video_scale) for f in frames), fps=10
-                    )
-            lo, hi = wilson_interval(sum(succ), len(succ))
-            results.append(
-                {
-                    "task": task_id,
-                    "policy": policy,
-                    "episodes": len(succ),
-                    "success": sum(succ) / len(succ),
-                    "success_ci95": [lo, hi],
-                    "final_distance": float(np.mean(dist)),
-                    "env_steps_per_s": cfg.episodes * cfg.steps / secs,
-                }
-            )
-        env.close()
-    table = format_table(results)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(table)
-    print(f"[demo] goal images, videos and the table are in {out}")
-    return {"results": results, "out": str(out)}
+    data, enc, ac, ev = out / "data", out / "encoder", out / "predictor", out / "eval"
+    stages = Stages({
+        "collect": _COST["collect"] * p.episodes * p.steps / 100,
+        "pretrain": _COST["pretrain"] * p.pretrain_steps,
+        "train-ac": _COST["train-ac"] * p.ac_steps,
+        "eval": _COST["eval"] * p.eval_episodes,
+    })  # fmt: skip
+    print(f"[demo] {task_id}, preset {cfg.preset}: run directory {out}")
+    t0 = time.perf_counter()
 
+    stages.start("collect")
+    info = data / "meta" / "info.json"
+    have = json.loads(info.read_text())["total_episodes"] if info.exists() else 0
+    if have < p.episodes:
+        collect(CollectConfig(task=task_id, out=data, episodes=p.episodes, steps=p.steps, seed=cfg.seed,
+                              workers=cfg.workers, mode="resume" if info.exists() else "new"))  # fmt: skip
+    stages.finish("collect")
 
-def format_table(results: list[dict]) -> str:
-    rows = [
-        "| task | policy | episodes | success | 95% CI | final distance | env steps/s |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        lo, hi = r["success_ci95"]
-        rows.append(
-            f"| {r['task']} | {r['policy']} | {r['episodes']} | {100 * r['success']:.0f}% | "
-            f"[{100 * lo:.0f}, {100 * hi:.0f}] | {r['final_distance']:.3f} | {r['env_steps_per_s']:.0f} |"
-        )
-    return "\n".join(rows)
+    stages.start("pretrain")
+    loop = dict(seed=cfg.seed, threads=cfg.threads)
+    if not (enc / "encoder.safetensors").exists():
+        pretrain(PretrainConfig(data=data, out=enc, preset=p.encoder,
+                                loop=LoopConfig(steps=p.pretrain_steps, batch_size=p.pretrain_batch, eval_every=200, **loop)))  # fmt: skip
+    stages.finish("pretrain")
+
+    stages.start("train-ac")
+    if not (ac / "world_model.json").exists():
+        train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset=p.predictor, pool=p.pool,
+                               loop=LoopConfig(steps=p.ac_steps, batch_size=p.ac_batch, eval_every=10**9, **loop),
+                               optim=OptimConfig(lr=1e-3, weight_decay=0.01)))  # fmt: skip
+    stages.finish("train-ac")
+
+    stages.start("eval")
+    result = evaluate(EvalConfig(task=task_id, model=ac, goals=("dataset",), episodes=p.eval_episodes, seeds=(cfg.seed,),
+                                 samples=p.samples, elites=p.elites, iterations=p.iterations, workers=cfg.workers,
+                                 out=ev))  # fmt: skip
+    stages.finish("eval")
+    minutes = (time.perf_counter() - t0) / 60
+    (out / "results.md").write_text((ev / "results.md").read_text() + f"\nwall-clock: {minutes:.1f} min\n")
+    print(f"\n[demo] done in {minutes:.1f} min; table, videos and plots in {ev}")
+    return {"summary": result["summary"], "out": str(out), "minutes": minutes}
