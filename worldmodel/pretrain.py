@@ -18,14 +18,12 @@ the current target encoder and for the same architecture at its random initialis
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from worldmodel.datasets import ClipDataset, ClipSpec, LeRobotDataset
 from worldmodel.datasets.splits import split_episodes
@@ -33,10 +31,11 @@ from worldmodel.encoder import EncoderConfig
 from worldmodel.jepa import JEPA, JEPAConfig, MaskPredictorConfig
 from worldmodel.masks import MaskConfig, patch_motion, sample_masks
 from worldmodel.representation import feature_std, sensitivity
-from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint
 from worldmodel.training.config import LoopConfig, OptimConfig, save_config, to_plain
 from worldmodel.training.logger import RunLogger
-from worldmodel.training.runtime import Runtime, all_reduce_mean, setup, step_generator, teardown
+from worldmodel.training.loop import run_training
+from worldmodel.training.runtime import Runtime, setup, step_generator, teardown
 from worldmodel.training.sampling import StepBatchSampler
 
 PRESETS = ("tiny", "cpu-small", "cpu-base", "vitl", "vith", "vitg")
@@ -169,62 +168,37 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     loader = torch.utils.data.DataLoader(clips, batch_sampler=sampler, num_workers=loop.num_workers)
 
     # -- loop -------------------------------------------------------------------------------
-    metrics: dict[str, float] = {}
-    bar = tqdm(
-        total=loop.steps, initial=start, desc="pretrain", unit="step", disable=not (rt.main and loop.progress)
-    )
-    t_last, done, saved = time.perf_counter(), start, start
-    for step, batch in zip(range(start, loop.steps), loader):
+    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
         video = batch["frames"].to(rt.device, non_blocking=True).float().div_(255)  # (B, T, C, H, W)
         motion = patch_motion(video, mcfg.encoder.patch_size) if cfg.masks.motion_weight > 0 else None
         g = step_generator(loop.seed, step, stream=2 + rt.rank)
-        masks = sample_masks(
-            len(video), mcfg.encoder.grid, cfg.frames // mcfg.encoder.tubelet, cfg.masks, g, motion
-        )
+        tubelets = cfg.frames // mcfg.encoder.tubelet
+        masks = sample_masks(len(video), mcfg.encoder.grid, tubelets, cfg.masks, g, motion)
         masks = [(c.to(rt.device), t.to(rt.device)) for c, t in masks]
-        lr = cfg.optim.lr_at(step, loop.steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with rt.autocast():
-            loss, stats = ddp(video, masks)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or float("inf"))
-        opt.step()
+        loss, stats = ddp(video, masks)
+        return loss, {"target_std": float(stats["target_std"])}
+
+    def after_step(step: int) -> dict[str, float]:
         momentum = model.momentum(step, loop.steps)
         model.update_target(momentum)
-        done = step + 1
-        bar.update(1)
-        if done % loop.log_every == 0 or done == loop.steps:
-            now = time.perf_counter()
-            loss_avg = float(all_reduce_mean(loss.detach(), rt))
-            metrics = {"loss": loss_avg, "lr": lr, "ema": momentum, "grad_norm": float(gnorm),
-                       "target_std": float(stats["target_std"]),
-                       "clips_per_s": loop.log_every * loop.batch_size / max(now - t_last, 1e-9)}  # fmt: skip
-            t_last = now
-            bar.set_postfix(loss=f"{loss_avg:.4f}")
-            logger.log(done, metrics)
-        if check and (done % loop.eval_every == 0 or done == loop.steps):
-            rep = check(model.target_encoder)
-            rep.update({f"{k}_init": v for k, v in init_check.items()})
-            if init_check.get("sensitivity"):
-                rep["sensitivity_vs_init"] = rep["sensitivity"] / init_check["sensitivity"]
-            metrics.update(rep)
-            logger.log(done, rep)
-        if rt.main and (done % loop.ckpt_every == 0 or done == loop.steps):
-            save_checkpoint(run, _modules(model), opt, done)
-            saved = done
-        if loop.stop_at and done >= loop.stop_at:
-            break
-    bar.close()
-    logger.close()
+        return {"ema": momentum}
+
+    def on_eval(done: int) -> dict[str, float]:
+        rep = check(model.target_encoder)
+        rep.update({f"{k}_init": v for k, v in init_check.items()})
+        if init_check.get("sensitivity"):
+            rep["sensitivity_vs_init"] = rep["sensitivity"] / init_check["sensitivity"]
+        return rep
+
+    metrics, done = run_training(
+        name="pretrain", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules=_modules(model), opt=opt,
+        batches=loader, start=start, logger=logger, loss_fn=loss_fn, after_step=after_step,
+        on_eval=on_eval if check else None,
+    )  # fmt: skip
 
     # -- export -----------------------------------------------------------------------------
-    if rt.main:
-        if saved != done:
-            save_checkpoint(run, _modules(model), opt, done)
-        if done >= loop.steps:
-            export_encoder(model, mcfg, run)
+    if rt.main and done >= loop.steps:
+        export_encoder(model, mcfg, run)
     return metrics
 
 

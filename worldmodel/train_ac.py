@@ -16,24 +16,23 @@ resumable checkpoint and, at the end, ``predictor.safetensors`` + ``world_model.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from worldmodel.datasets import LeRobotDataset
 from worldmodel.datasets.splits import split_episodes
 from worldmodel.features import FeatureClips, FeatureStore
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.pretrain import load_encoder
-from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint
 from worldmodel.training.config import LoopConfig, OptimConfig, load_config_dict, save_config, to_plain
 from worldmodel.training.logger import RunLogger
-from worldmodel.training.runtime import Runtime, all_reduce_mean, setup, teardown
+from worldmodel.training.loop import run_training
+from worldmodel.training.runtime import Runtime, setup, teardown
 from worldmodel.training.sampling import StepBatchSampler
 
 
@@ -188,44 +187,17 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     loader = torch.utils.data.DataLoader(seqs, batch_sampler=sampler, num_workers=loop.num_workers)
 
     # -- loop -------------------------------------------------------------------------------
-    metrics: dict[str, float] = {}
-    bar = tqdm(
-        total=loop.steps, initial=start, desc="train-ac", unit="step", disable=not (rt.main and loop.progress)
-    )
-    t_last, done, saved = time.perf_counter(), start, start
-    for step, batch in zip(range(start, loop.steps), loader):
+    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
         z = batch["z"].to(rt.device)
         actions, states = batch["actions"].to(rt.device), batch["states"].to(rt.device)
-        lr = cfg.optim.lr_at(step, loop.steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with rt.autocast():
-            loss, parts = sequence_loss(ddp, z, actions, states, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or float("inf"))
-        opt.step()
-        done = step + 1
-        bar.update(1)
-        if done % loop.log_every == 0 or done == loop.steps:
-            now = time.perf_counter()
-            metrics = {"loss": float(all_reduce_mean(loss.detach(), rt)), "lr": lr, "grad_norm": float(gnorm),
-                       **parts, "seq_per_s": loop.log_every * loop.batch_size / max(now - t_last, 1e-9)}  # fmt: skip
-            t_last = now
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-            logger.log(done, metrics)
-        if rt.main and (done % loop.ckpt_every == 0 or done == loop.steps):
-            save_checkpoint(run, {"predictor": model}, opt, done)
-            saved = done
-        if loop.stop_at and done >= loop.stop_at:
-            break
-    bar.close()
-    logger.close()
-    if rt.main:
-        if saved != done:
-            save_checkpoint(run, {"predictor": model}, opt, done)
-        if done >= loop.steps:
-            export_world_model(model, pcfg, cfg, store, run)
+        return sequence_loss(ddp, z, actions, states, cfg)
+
+    metrics, done = run_training(
+        name="train-ac", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules={"predictor": model},
+        opt=opt, batches=loader, start=start, logger=logger, loss_fn=loss_fn,
+    )  # fmt: skip
+    if rt.main and done >= loop.steps:
+        export_world_model(model, pcfg, cfg, store, run)
     return metrics
 
 
