@@ -89,36 +89,46 @@ class Stages:
 
 
 def main(cfg: DemoConfig) -> dict:
-    from envs.collect import CollectConfig, collect
     from envs.registration import resolve_task
+
+    task_id = resolve_task(cfg.task)
+    out = cfg.out or Path("runs") / time.strftime(f"demo-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
+    return run_pipeline(task_id, PRESETS[cfg.preset], out, workers=cfg.workers, seed=cfg.seed, threads=cfg.threads,
+                        label=f"preset {cfg.preset}")  # fmt: skip
+
+
+def run_pipeline(
+    task_id: str, p: DemoPreset, out: Path, *, workers: int = 2, seed: int = 0, threads: int = 2,
+    planners: tuple[str, ...] = ("cem",), seeds: tuple[int, ...] | None = None, goals: tuple[str, ...] = ("dataset",),
+    label: str = "",
+) -> dict:  # fmt: skip
+    """Collect, pretrain, train the predictor, evaluate each planner; finished stages are kept."""
+    from envs.collect import CollectConfig, collect
     from worldmodel.commands.evaluate import EvalConfig, evaluate
     from worldmodel.pretrain import PretrainConfig, pretrain
     from worldmodel.train_ac import TrainACConfig, train_ac
 
-    task_id = resolve_task(cfg.task)
-    p = PRESETS[cfg.preset]
-    out = cfg.out or Path("runs") / time.strftime(f"demo-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     data, enc, ac, ev = out / "data", out / "encoder", out / "predictor", out / "eval"
     stages = Stages({
         "collect": _COST["collect"] * p.episodes * p.steps / 100,
         "pretrain": _COST["pretrain"] * p.pretrain_steps,
         "train-ac": _COST["train-ac"] * p.ac_steps,
-        "eval": _COST["eval"] * p.eval_episodes,
+        "eval": _COST["eval"] * p.eval_episodes * len(planners) * len(seeds or (seed,)) * len(goals),
     })  # fmt: skip
-    print(f"[demo] {task_id}, preset {cfg.preset}: run directory {out}")
+    print(f"[demo] {task_id}, {label}: run directory {out}")
     t0 = time.perf_counter()
 
     stages.start("collect")
     info = data / "meta" / "info.json"
     have = json.loads(info.read_text())["total_episodes"] if info.exists() else 0
     if have < p.episodes:
-        collect(CollectConfig(task=task_id, out=data, episodes=p.episodes, steps=p.steps, seed=cfg.seed,
-                              workers=cfg.workers, mode="resume" if info.exists() else "new"))  # fmt: skip
+        collect(CollectConfig(task=task_id, out=data, episodes=p.episodes, steps=p.steps, seed=seed,
+                              workers=workers, mode="resume" if info.exists() else "new"))  # fmt: skip
     stages.finish("collect")
 
     stages.start("pretrain")
-    loop = dict(seed=cfg.seed, threads=cfg.threads)
+    loop = dict(seed=seed, threads=threads)
     if not (enc / "encoder.safetensors").exists():
         pretrain(PretrainConfig(data=data, out=enc, preset=p.encoder,
                                 loop=LoopConfig(steps=p.pretrain_steps, batch_size=p.pretrain_batch, eval_every=200, **loop)))  # fmt: skip
@@ -132,11 +142,17 @@ def main(cfg: DemoConfig) -> dict:
     stages.finish("train-ac")
 
     stages.start("eval")
-    result = evaluate(EvalConfig(task=task_id, model=ac, goals=("dataset",), episodes=p.eval_episodes, seeds=(cfg.seed,),
-                                 samples=p.samples, elites=p.elites, iterations=p.iterations, workers=cfg.workers,
-                                 out=ev))  # fmt: skip
+    summary, tables = [], []
+    for planner in planners:
+        ev_dir = ev if len(planners) == 1 else ev / planner
+        rows = ("model", "oracle", "random", "do-nothing") if planner == planners[0] else ("model", "oracle")
+        result = evaluate(EvalConfig(task=task_id, model=ac, goals=goals, rows=rows, planner=planner,
+                                     episodes=p.eval_episodes, seeds=seeds or (seed,), samples=p.samples,
+                                     elites=p.elites, iterations=p.iterations, workers=workers, out=ev_dir))  # fmt: skip
+        summary += result["summary"]
+        tables.append((ev_dir / "results.md").read_text())
     stages.finish("eval")
     minutes = (time.perf_counter() - t0) / 60
-    (out / "results.md").write_text((ev / "results.md").read_text() + f"\nwall-clock: {minutes:.1f} min\n")
+    (out / "results.md").write_text("\n".join(tables) + f"\nwall-clock: {minutes:.1f} min\n")
     print(f"\n[demo] done in {minutes:.1f} min; table, videos and plots in {ev}")
-    return {"summary": result["summary"], "out": str(out), "minutes": minutes}
+    return {"summary": summary, "out": str(out), "minutes": minutes}

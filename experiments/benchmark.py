@@ -1,0 +1,82 @@
+"""The benchmark: every task through the whole pipeline, CEM and CMA-ES, with all baselines.
+
+Per task: collect exploration data, pretrain the encoder, train the predictor, and evaluate CEM
+and CMA-ES under the protocol (dataset and random goals, 3 seeds), with the oracle, random and
+do-nothing rows. Writes ``<out>/<task>/...`` (datasets, models, per-planner eval directories) and
+``<out>/benchmark.md``: task, planner, success with interval, oracle success, planning seconds
+per re-plan, hardware, wall-clock and the commit.
+
+    python experiments/benchmark.py --preset cpu                    # runs here (hours on 2 cores)
+    python experiments/benchmark.py --preset cpu --tasks pointmass --seeds 0
+    python experiments/benchmark.py --preset gpu --workers 8        # on a GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from envs.registration import resolve_task
+from worldmodel.commands.demo import PRESETS, run_pipeline
+from worldmodel.commands.report import markdown_table
+
+#: GPU preset: the published protocol's budget, larger models and data
+GPU = replace(PRESETS["cpu"], episodes=2000, encoder="cpu-base", pretrain_steps=5000, pretrain_batch=128,
+              predictor="cpu", ac_steps=20000, ac_batch=256, samples=300, elites=30, iterations=30)  # fmt: skip
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", choices=["cpu", "gpu", "tiny"], default="cpu")
+    p.add_argument("--tasks", nargs="*", default=["pointmass", "reacher", "umaze", "pusht"])
+    p.add_argument("--planners", nargs="*", default=["cem", "cmaes"])
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    p.add_argument("--goals", nargs="*", default=["dataset", "random"])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", type=Path, default=Path("runs/benchmark"))
+    args = p.parse_args()
+    preset = GPU if args.preset == "gpu" else PRESETS[args.preset]
+    hardware = (
+        torch.cuda.get_device_name(0)
+        if torch.cuda.is_available()
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
+    rows = []
+    for task in args.tasks:
+        task_id = resolve_task(task)
+        t0 = time.perf_counter()
+        res = run_pipeline(task_id, preset, args.out / task_id.split("/")[-1], workers=args.workers,
+                           planners=tuple(args.planners), seeds=tuple(args.seeds), goals=tuple(args.goals),
+                           label=f"benchmark preset {args.preset}")  # fmt: skip
+        minutes = (time.perf_counter() - t0) / 60
+        by = {(s["row"], s["planner"], s["mode"]): s for s in res["summary"]}
+        for planner in args.planners:
+            for mode in args.goals:
+                m, o = by[("model", planner, mode)], by[("oracle", planner, mode)]
+                lo, hi = m["success_ci95"]
+                rows.append([task_id, planner, mode, f"{100 * m['success']:.1f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
+                             f"{100 * o['success']:.1f}%", f"{100 * by[('random', 'random', mode)]['success']:.1f}%",
+                             f"{m['plan_seconds']:.2f}", hardware, f"{minutes:.0f} min", commit()])  # fmt: skip
+    table = markdown_table(["task", "planner", "goals", "world model success [95% CI]", "oracle", "random",
+                            "s / re-plan", "hardware", "wall-clock", "commit"], rows)  # fmt: skip
+    (args.out / "benchmark.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
