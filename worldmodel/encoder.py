@@ -40,6 +40,8 @@ class EncoderConfig:
     pos_embed: Literal["rope", "learned", "sincos"] = "rope"
     max_frames: int = 16  # for absolute position embeddings
     normalize_pixels: bool = True
+    rope_variant: Literal["ours", "official"] = "ours"  # official: the public V-JEPA 2 RoPE
+    norm_eps: float = 1e-6
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -114,8 +116,10 @@ class VideoEncoder(nn.Module):
             cfg.in_chans, cfg.dim, kernel_size=(cfg.tubelet, cfg.patch_size, cfg.patch_size),
             stride=(cfg.tubelet, cfg.patch_size, cfg.patch_size),
         )  # fmt: skip
-        self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
-        self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            Block(cfg.dim, cfg.heads, cfg.mlp_ratio, eps=cfg.norm_eps) for _ in range(cfg.depth)
+        )
+        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps)
         n_max = (cfg.max_frames // cfg.tubelet) * cfg.tokens_per_tubelet
         if cfg.pos_embed == "learned":
             self.pos_embed = nn.Parameter(torch.zeros(1, n_max, cfg.dim))
@@ -160,13 +164,13 @@ class VideoEncoder(nn.Module):
         pos = self.token_positions(tubelets, video.device)  # (T'N, 3)
         angles = None
         if self.cfg.pos_embed == "rope":
-            angles = rope_angles(pos, self.cfg.dim // self.cfg.heads)  # (T'N, hd/2)
+            angles = rope_angles(pos, self.cfg.dim // self.cfg.heads, variant=self.cfg.rope_variant)
         else:
             x = x + self.pos_embed[:, : x.shape[1]].to(x.dtype)
         if keep is not None:
             x = torch.gather(x, 1, keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
             if angles is not None:
-                angles = angles[keep]  # (B, K, hd/2)
+                angles = angles[keep]  # (B, K, .)
         for block in self.blocks:
             x = block(x, angles)
         x = self.norm(x)

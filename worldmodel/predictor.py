@@ -23,6 +23,7 @@ D encoder width, Dp predictor width, A action dim (k env actions concatenated), 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,11 @@ class PredictorConfig:
     mlp_ratio: float = 4.0
     residual: bool = True  # predict the change of each patch token
     max_frames: int = 32
+    state_head: bool = True  # predict the next proprio state (fed back in rollouts)
+    extrinsics_dim: int = 0  # size of the official model's extrinsics encoder input (0: none)
+    use_extrinsics: bool = False  # add an extrinsics token per frame (official option)
+    rope_variant: Literal["ours", "official"] = "ours"
+    norm_eps: float = 1e-6
 
     def __post_init__(self):
         if self.pool and self.grid % self.pool:
@@ -63,8 +69,8 @@ class PredictorConfig:
 
     @property
     def extra(self) -> int:
-        """Action (+ state) tokens per frame."""
-        return 2 if self.state_dim else 1
+        """Action (+ state, + extrinsics) tokens per frame."""
+        return 1 + bool(self.state_dim) + bool(self.use_extrinsics)
 
     @classmethod
     def tiny(
@@ -117,11 +123,16 @@ class ActionConditionedPredictor(nn.Module):
         self.action_encoder = nn.Linear(cfg.action_dim, cfg.dim)
         if cfg.state_dim:
             self.state_encoder = nn.Linear(cfg.state_dim, cfg.dim)
-            self.state_head = nn.Linear(cfg.dim, cfg.state_dim)
+            if cfg.state_head:
+                self.state_head = nn.Linear(cfg.dim, cfg.state_dim)
+        if cfg.extrinsics_dim:
+            self.extrinsics_encoder = nn.Linear(cfg.extrinsics_dim, cfg.dim)
+        if cfg.use_extrinsics and not cfg.extrinsics_dim:
+            raise ValueError("use_extrinsics needs extrinsics_dim > 0")
         self.predictor_blocks = nn.ModuleList(
-            Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)
+            Block(cfg.dim, cfg.heads, cfg.mlp_ratio, eps=cfg.norm_eps) for _ in range(cfg.depth)
         )
-        self.predictor_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
+        self.predictor_norm = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps)
         self.predictor_proj = nn.Linear(cfg.dim, cfg.enc_dim)
         init_weights(self)
         if cfg.residual:  # start as copy-last: zero change
@@ -138,21 +149,27 @@ class ActionConditionedPredictor(nn.Module):
         time_only = torch.zeros(frames, cfg.extra, 3, device=device)
         time_only[..., 0] = torch.arange(t0, t0 + frames, device=device)[:, None]
         pos = torch.cat([time_only, patch], dim=1).reshape(-1, 3)  # (frames*(E+N), 3)
-        return rope_angles(pos, cfg.dim // cfg.heads)
+        return rope_angles(pos, cfg.dim // cfg.heads, variant=cfg.rope_variant)
 
     def _causal_mask(self, frames: int, device) -> Tensor:
         per = self.cfg.extra + self.cfg.tokens
         f = torch.arange(frames, device=device).repeat_interleave(per)
         return f[:, None] >= f[None, :]  # (T*(E+N), T*(E+N)): True = may attend
 
-    def _tokens(self, z: Tensor, actions: Tensor, states: Tensor | None) -> Tensor:
-        """z (B, T, N, D), actions (B, T, A), states (B, T, P) -> (B, T*(E+N), Dp)."""
+    def _tokens(
+        self, z: Tensor, actions: Tensor, states: Tensor | None, extrinsics: Tensor | None = None
+    ) -> Tensor:
+        """z (B, T, N, D), actions (B, T, A), states (B, T, P) [, extrinsics (B, T, X)] -> (B, T*(E+N), Dp)."""
         x = self.predictor_embed(z)  # (B, T, N, Dp)
         parts = [self.action_encoder(actions)[:, :, None]]
         if self.cfg.state_dim:
             if states is None:
                 raise ValueError("this predictor takes proprio states (state_dim > 0)")
             parts.append(self.state_encoder(states)[:, :, None])
+        if self.cfg.use_extrinsics:
+            if extrinsics is None:
+                raise ValueError("this predictor takes extrinsics (use_extrinsics)")
+            parts.append(self.extrinsics_encoder(extrinsics)[:, :, None])
         return torch.cat([*parts, x], dim=2).flatten(1, 2)
 
     def _outputs(self, x: Tensor, z: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -162,24 +179,25 @@ class ActionConditionedPredictor(nn.Module):
         patches = self.predictor_proj(self.predictor_norm(x[:, :, self.cfg.extra :]))  # (B, T, N, D)
         if self.cfg.residual:
             patches = patches + z
-        states = self.state_head(self.predictor_norm(x[:, :, 1])) if self.cfg.state_dim else None
+        has_head = self.cfg.state_dim and self.cfg.state_head
+        states = self.state_head(self.predictor_norm(x[:, :, 1])) if has_head else None
         return patches, states
 
     # -- full pass (training) -----------------------------------------------------------------
 
     def forward(
-        self, z: Tensor, actions: Tensor, states: Tensor | None = None
+        self, z: Tensor, actions: Tensor, states: Tensor | None = None, extrinsics: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
         """Teacher-forced next-frame prediction.
 
         z (B, T, N, D) pooled patch features of frames 0..T-1, actions (B, T, A) applied after
-        each frame, states (B, T, P) -> predicted features of frames 1..T (B, T, N, D) and
-        predicted states of frames 1..T (B, T, P) or None.
+        each frame, states (B, T, P), extrinsics (B, T, X) when used -> predicted features of
+        frames 1..T (B, T, N, D) and predicted states of frames 1..T (B, T, P) or None.
         """
         B, T, N, _ = z.shape
         if self.cfg.tokens != N:
             raise ValueError(f"expected {self.cfg.tokens} patch tokens per frame, got {N} (pool first)")
-        x = self._tokens(z, actions, states)
+        x = self._tokens(z, actions, states, extrinsics)
         angles = self._frame_angles(0, T, z.device)
         mask = self._causal_mask(T, z.device)
         for block in self.predictor_blocks:
@@ -226,7 +244,9 @@ class ActionConditionedPredictor(nn.Module):
         z0 (C, N, D) pooled features of C context frames, states0 (C, P), actions (S, H, A) the
         candidates' actions from the last context frame on, past_actions (C-1, A) executed between
         the context frames -> predicted features (S, H, N, D) of the H future frames and their
-        predicted states (S, H, P). One batched pass per horizon step over S candidates.
+        predicted states (S, H, P). One batched pass per horizon step over S candidates. Without a
+        state head, future states are s + a when actions and states share a space (end-effector
+        deltas, as V-JEPA 2-AC plans), else the last state held.
         """
         S, H, _ = actions.shape
         C = z0.shape[0]
@@ -240,8 +260,13 @@ class ActionConditionedPredictor(nn.Module):
         s = states0[-1:].expand(S, 1, -1) if states0 is not None else None
         zs, ss = [], []
         for h in range(H):
-            z, s_next = self.step(z, actions[:, h : h + 1], s, cache)  # (S, 1, N, D)
+            a = actions[:, h : h + 1]
+            z, s_next = self.step(z, a, s, cache)  # (S, 1, N, D)
             zs.append(z)
+            if s is not None and s_next is None:
+                # no state head (official models): integrate end-effector deltas as V-JEPA 2-AC
+                # does when actions and states share a space, else hold the last state
+                s_next = s + a if a.shape[-1] == s.shape[-1] else s
             if s_next is not None:
                 ss.append(s_next)
                 s = s_next

@@ -41,7 +41,7 @@ class Attention(nn.Module):
         B, N, _ = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if angles is not None:
-            a = angles.unsqueeze(-3) if angles.dim() == 3 else angles  # (B, 1, N, hd/2) or (N, hd/2)
+            a = angles.unsqueeze(-3) if angles.dim() == 3 else angles  # (B, 1, N, .) or (N, .)
             q, k = apply_rope(q, a), apply_rope(k, a)
         return q, k, v
 
@@ -55,11 +55,13 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(norm1(x)); x + mlp(norm2(x))."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True):
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, eps: float = 1e-6
+    ):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads, qkv_bias)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = MLP(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, angles: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
