@@ -158,3 +158,54 @@ def test_models_without_an_official_equivalent_are_refused():
         load_official_file("/nonexistent/vitg.pt")
     with pytest.raises(ValueError, match="unknown official encoder"):
         official_encoder_config("vitz")
+
+
+def test_import_train_on_top_and_plan(fixture, tmp_path, tiny_pipeline):
+    """An official encoder imported as our encoder run; an official AC predictor fine-tuned from a
+    LeRobot dataset; the official pair planning through our CEM with the L1 energy."""
+    from planners import plan_cem
+    from worldmodel.official import import_encoder
+    from worldmodel.world_model import WorldModel, make_latent_goal_cost
+
+    cfg, enc_w, pred_w, io = fixture
+    ckpt = tmp_path / "official.pt"
+    torch.save({"encoder": {f"module.backbone.{k}": v for k, v in enc_w.items()},
+                "predictor": {f"module.backbone.{k}": v for k, v in pred_w.items()}}, ckpt)  # fmt: skip
+    # the fixture encoder has the published layout at a tiny width: import it under a tiny config
+    enc_cfg = fixture_encoder_config(cfg)
+    enc = official_encoder(load_official_file(ckpt)["encoder"], enc_cfg)
+    video = io["video_BCTHW"].transpose(1, 2)  # (B, T, C, H, W) in [0, 1]
+    pred = official_ac_predictor(load_official_file(ckpt)["predictor"], fixture_predictor_config(cfg))
+    wm = WorldModel.from_modules(enc, pred)
+    z = wm.encode(video[:, 0])  # each frame duplicated into a tubelet, layer-normed
+    assert z.shape == (2, 16, 64)
+    cost = make_latent_goal_cost(wm, z[:1], io["ac_states"][0, :1], z[1], metric="l1")
+    res = plan_cem(cost, -torch.ones(7), torch.ones(7), vjepa2_ac_planner().__class__(horizon=1, samples=32, elites=4,
+                   iterations=3, momentum=0.15, min_std=0.0), generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert res.actions.shape == (1, 7) and res.cost_history[-1] <= res.cost_history[0]
+    with pytest.raises(ValueError, match="unknown official encoder"):
+        import_encoder(ckpt, "vitq", tmp_path / "x")
+
+
+def test_fine_tune_an_official_ac_predictor_on_a_lerobot_dataset(tiny_pipeline, tmp_path):
+    from worldmodel.train_ac import TrainACConfig, train_ac
+    from worldmodel.training.config import LoopConfig
+    from worldmodel.world_model import WorldModel
+
+    # an official-layout predictor sized for the tiny encoder (32 wide, 4x4 grid) and this data:
+    # 2-D actions x frameskip 2 = 4-D model actions, like the 4-D proprio state
+    official = ActionConditionedPredictor(
+        official_ac_predictor_config(enc_dim=32, grid=4, dim=16, depth=1, heads=2, action_dim=4)
+    )
+    ckpt = tmp_path / "ac.pt"
+    torch.save({"predictor": to_official(official.state_dict(), official)}, ckpt)
+    cfg = TrainACConfig(data=tiny_pipeline["data"], encoder=tiny_pipeline["encoder"], out=tmp_path / "ft", pool=0,
+                        frameskip=2, frames=3, init_official=ckpt, official_heads=2,
+                        loop=LoopConfig(steps=3, batch_size=4, progress=False, threads=1))  # fmt: skip
+    train_ac(cfg)
+    wm = WorldModel.load(tmp_path / "ft")
+    assert not wm.predictor.cfg.residual and not wm.predictor.cfg.state_head
+    tuned = wm.predictor.state_dict()
+    assert any(not torch.equal(tuned[k], v) for k, v in official.state_dict().items())  # it trained
+    with pytest.raises(ValueError, match="4-D actions"):
+        train_ac(TrainACConfig(**{**cfg.__dict__, "frameskip": 5, "out": tmp_path / "bad"}))

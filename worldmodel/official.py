@@ -177,3 +177,39 @@ def vjepa2_ac_planner():
     from planners import CEMConfig
 
     return CEMConfig(horizon=1, samples=800, elites=10, iterations=10, momentum=0.15, min_std=0.0)
+
+
+def ac_config_from_state(
+    state: dict[str, Tensor], heads: int, grid: int, norm_eps: float = 1e-6
+) -> PredictorConfig:
+    """The compatibility-mode predictor config matching an official AC state dict's shapes
+    (the head count is not in the shapes: pass it; 16 for the published model)."""
+    state = strip_prefixes(state)
+    dim, enc_dim = state["predictor_embed.weight"].shape
+    depth = len({k.split(".")[1] for k in state if k.startswith("predictor_blocks.")})
+    action_dim = state["action_encoder.weight"].shape[1]
+    return official_ac_predictor_config(enc_dim=enc_dim, grid=grid, dim=dim, depth=depth, heads=heads,
+                                        action_dim=action_dim, norm_eps=norm_eps)  # fmt: skip
+
+
+def import_encoder(checkpoint: str | Path, name: str, out: str | Path, key: str = "target_encoder") -> Path:
+    """Write an official encoder as one of our encoder runs (``encoder.safetensors`` +
+    ``encoder.json``), usable by ``wm train-ac --encoder`` and ``WorldModel``. The imported encoder
+    normalises pixels itself (ImageNet statistics, as the official data pipeline does) and uses the
+    official RoPE, so on [0, 1] frames it computes what the official pipeline computes."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from worldmodel.training.config import to_plain
+
+    groups = load_official_file(checkpoint)
+    if key not in groups:
+        key = "encoder" if "encoder" in groups else next(iter(groups))
+    cfg = EncoderConfig(**{**to_plain(official_encoder_config(name)), "normalize_pixels": True})
+    enc = _load(VideoEncoder(cfg), groups[key], f"{checkpoint}[{key}]")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, str(out / "encoder.safetensors"))
+    (out / "encoder.json").write_text(json.dumps(to_plain(cfg), indent=2))
+    return out

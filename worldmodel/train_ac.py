@@ -80,6 +80,10 @@ class TrainACConfig:
     state_weight: float = 0.1
     held_out: float = 0.1
     """fraction of episodes held out (the encoder run's held-out episodes when it used this dataset)"""
+    init_official: Path | None = None
+    """fine-tune an official V-JEPA 2-AC predictor: its checkpoint file (sets the predictor's shape)"""
+    official_heads: int = 16
+    """attention heads of the official predictor (not recorded in its weights)"""
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=3000, batch_size=64, eval_every=500))
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, weight_decay=0.01))
 
@@ -87,6 +91,23 @@ class TrainACConfig:
 def predictor_config(
     cfg: TrainACConfig, enc_dim: int, grid: int, action_dim: int, state_dim: int
 ) -> PredictorConfig:
+    if cfg.init_official is not None:
+        from worldmodel.official import ac_config_from_state, load_official_file
+
+        pcfg = ac_config_from_state(
+            load_official_file(cfg.init_official)["predictor"], cfg.official_heads, grid
+        )
+        if (pcfg.enc_dim, pcfg.action_dim, pcfg.state_dim) != (
+            enc_dim,
+            cfg.frameskip * action_dim,
+            state_dim,
+        ):
+            raise ValueError(
+                f"{cfg.init_official}: the official predictor takes {pcfg.enc_dim}-wide features, {pcfg.action_dim}-D "
+                f"actions and {pcfg.state_dim}-D states; this run has {enc_dim}, {cfg.frameskip * action_dim} "
+                f"(frameskip {cfg.frameskip} x {action_dim}) and {state_dim}"
+            )
+        return pcfg
     size = cfg.size if cfg.preset == "custom" else PredictorSize.preset(cfg.preset)
     return PredictorConfig(
         enc_dim=enc_dim, grid=grid, pool=cfg.pool, action_dim=cfg.frameskip * action_dim,
@@ -112,8 +133,8 @@ def sequence_loss(model, z, actions, states, cfg: TrainACConfig) -> tuple[torch.
         for r in range(R):  # feed the model its own predictions
             pz, ps = model(zc, actions[:, : r + 1], sc)
             zc = torch.cat([zc, pz[:, -1:]], dim=1)
-            if sc is not None:
-                sc = torch.cat([sc, ps[:, -1:]], dim=1)
+            if sc is not None:  # predicted states; recorded ones for models without a state head
+                sc = torch.cat([sc, ps[:, -1:] if ps is not None else states[:, r + 1 : r + 2]], dim=1)
         ro = (zc[:, 1:] - z[:, 1 : R + 1]).abs().mean()  # against the true future, never the input
         parts["rollout"] = ro
         loss = loss + cfg.rollout_weight * ro
@@ -174,7 +195,12 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
 
     # -- model and optimiser ----------------------------------------------------------------
     torch.manual_seed(loop.seed)
-    model = ActionConditionedPredictor(pcfg).to(rt.device)
+    model = ActionConditionedPredictor(pcfg)
+    if cfg.init_official is not None:
+        from worldmodel.official import load_official_file, official_ac_predictor
+
+        model = official_ac_predictor(load_official_file(cfg.init_official)["predictor"], pcfg).train()
+    model = model.to(rt.device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.optim.weight_decay},

@@ -63,6 +63,14 @@ class WorldModel:
         std = torch.tensor(spec["std"], dtype=torch.float32, device=device)
         return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"])
 
+    @classmethod
+    def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
+        """A world model on plain layer-normed features (no standardisation), e.g. an official
+        V-JEPA 2 encoder + AC predictor: plan with ``metric="l1"`` as V-JEPA 2-AC does."""
+        device = next(predictor.parameters()).device
+        zero, one = torch.zeros((), device=device), torch.ones((), device=device)
+        return cls(encoder, predictor, zero, one, predictor.cfg.pool, frameskip)
+
     @property
     def action_dim(self) -> int:
         """Model action dim: ``frameskip`` env actions concatenated."""
