@@ -49,7 +49,7 @@ def targets(ds: LeRobotDataset, rows: np.ndarray) -> tuple[np.ndarray, list[str]
     cols, out_names = [], []
     angular = "Reacher" in str(ds.info.get("robot_type"))
     for i, n in enumerate(names):
-        if "vel" in n or n.startswith("v"):
+        if "vel" in n or n.startswith("v") or "_v" in n:  # velocities: not visible in one frame
             continue
         if angular:
             cols += [np.cos(state[:, i]), np.sin(state[:, i])]
