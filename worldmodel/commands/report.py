@@ -47,7 +47,7 @@ def episode_frames(
     goal_up = upscale(goal, scale)
     for t, obs in enumerate(observations):
         c = costs[min(t // block, len(costs) - 1)] if costs else float("nan")
-        label = f"t={t + 1}  plan cost {c:.3g}" if math.isfinite(c) else f"t={t + 1}"
+        label = f"observation | goal   t={t + 1}" + (f"  plan cost {c:.3g}" if math.isfinite(c) else "")
         frame = np.concatenate([upscale(obs, scale), goal_up], axis=1)
         frame = caption(frame, label)
         yield frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2]
