@@ -150,16 +150,22 @@ class FeatureClips(Dataset):
         return len(self.anchors)
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        row = int(self.anchors[i])
+        return {k: v[0] for k, v in self.batch([i]).items()}
+
+    def batch(self, indices) -> dict[str, Tensor]:
+        """Sequences ``indices`` at once (vectorised: one gather per array) -> z (B, T, N, D),
+        actions (B, T, k*A), states (B, T, P)."""
+        rows = self.anchors[np.asarray(indices)]  # (B,) dataset rows of the anchors
         fd, ad = self.spec.frame_deltas(), self.spec.action_deltas()
-        k, T = self.spec.frameskip, self.spec.frames
-        pos, frame = self.ds.locate(row)
-        global_rows = self.store_starts[pos] + frame + fd
-        q = self.ds.query(row, {"observation.state": fd, "action": ad})
-        actions = np.zeros((T, k * q["action"].shape[-1]), np.float32)
-        actions[:-1] = q["action"].reshape(T - 1, -1)
-        return {
-            "z": self.store.rows(global_rows),
-            "actions": torch.from_numpy(actions),
-            "states": torch.from_numpy(np.asarray(q["observation.state"], np.float32)),
-        }
+        B, T = len(rows), self.spec.frames
+        pos = np.searchsorted(self.ds.starts, rows, side="right") - 1
+        frame = rows - self.ds.starts[pos]
+        store_rows = (self.store_starts[pos] + frame)[:, None] + fd  # (B, T)
+        z = np.asarray(self.store.array[store_rows.ravel()], dtype=np.float32)
+        z = z.reshape(B, T, *z.shape[1:])  # (B, T, N, D)
+        states = self.ds.columns["observation.state"][rows[:, None] + fd].astype(np.float32)  # (B, T, P)
+        acts = self.ds.columns["action"][rows[:, None] + ad].astype(np.float32)  # (B, (T-1)*k, A)
+        actions = np.zeros((B, T, acts.shape[1] // (T - 1) * acts.shape[2] if T > 1 else 0), np.float32)
+        if T > 1:
+            actions[:, :-1] = acts.reshape(B, T - 1, -1)  # the last frame has no following action
+        return {"z": torch.from_numpy(z), "actions": torch.from_numpy(actions), "states": torch.from_numpy(states)}

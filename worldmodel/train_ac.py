@@ -210,7 +210,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     logger.truncate_after(start)
     ddp = DistributedDataParallel(model) if rt.world > 1 else model
     sampler = StepBatchSampler(len(seqs), loop.batch_size, loop.seed, start, loop.steps, rt.rank, rt.world)
-    loader = torch.utils.data.DataLoader(seqs, batch_sampler=sampler, num_workers=loop.num_workers)
+    batches = (seqs.batch(ix) for ix in sampler)  # stored features: a vectorised gather, no workers needed
 
     # -- loop -------------------------------------------------------------------------------
     def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -220,7 +220,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
 
     metrics, done = run_training(
         name="train-ac", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules={"predictor": model},
-        opt=opt, batches=loader, start=start, logger=logger, loss_fn=loss_fn,
+        opt=opt, batches=batches, start=start, logger=logger, loss_fn=loss_fn,
     )  # fmt: skip
     if rt.main and done >= loop.steps:
         export_world_model(model, pcfg, cfg, store, run)
