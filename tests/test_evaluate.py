@@ -21,10 +21,12 @@ def test_eval_writes_table_videos_and_results(tiny_pipeline, tmp_path):
     res = evaluate(small(tiny_pipeline, tmp_path / "e"))
     summary = res["summary"]
     assert [(s["mode"], s["row"]) for s in summary] == [
-        (m, r) for m in ("dataset", "random") for r in ("model", "oracle", "random", "do-nothing")
+        (m, r)
+        for m in ("dataset", "random")
+        for r in ("model", "model-latent", "oracle", "random", "do-nothing")
     ]
     saved = json.loads((tmp_path / "e" / "results.json").read_text())
-    assert len(saved["episodes"]) == 16 and saved["summary"] == json.loads(json.dumps(summary))
+    assert len(saved["episodes"]) == 20 and saved["summary"] == json.loads(json.dumps(summary))
     by = {(s["mode"], s["row"]): s for s in summary}
     assert by[("dataset", "oracle")]["evaluations"] == 16 * 2  # samples x iterations per re-plan
     assert by[("dataset", "random")]["evaluations"] == 0
@@ -46,7 +48,7 @@ def test_eval_in_worker_processes_matches_in_process(tiny_pipeline, tmp_path):
 
 
 def test_eval_bad_input(tiny_pipeline, tmp_path):
-    with pytest.raises(ValueError, match="needs --model"):
+    with pytest.raises(ValueError, match="need --model"):
         evaluate(small(tiny_pipeline, tmp_path / "x", model=None))
     with pytest.raises(ValueError, match="dataset goals need --data"):
         evaluate(small(tiny_pipeline, tmp_path / "y", model=None, rows=("oracle",)))

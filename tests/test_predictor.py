@@ -153,3 +153,36 @@ def test_world_model_cost(encoder_run, tmp_path):
         make_latent_goal_cost(wm, z[:1], states, z[1], state_weight=1.0)
     with_state = make_latent_goal_cost(wm, z[:1], states, z[1], goal_state=torch.ones(4), state_weight=1.0)
     assert (with_state(actions) > c).all()
+
+
+def test_state_probe_reads_out_a_linear_state_and_weights_dimensions():
+    from worldmodel.state_probe import StateProbe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 40)).astype(np.float32)
+    y = np.stack([x[:, :3].sum(1), rng.normal(size=600)], axis=1)  # one decodable dim, one noise dim
+    probe = StateProbe.fit(x, y)
+    pred = probe(torch.from_numpy(x[:50]))
+    assert float((pred[:, 0] - torch.from_numpy(y[:50, 0])).abs().max()) < 0.05
+    w = probe.dim_weights
+    assert w[0] > 0.99 and w[1] < 0.1  # trust follows held-out R^2
+
+
+def test_world_model_decodes_goal_state_and_weighted_cost(encoder_run, tmp_path):
+    data, enc = encoder_run
+    train_ac(ac_config(data, enc, tmp_path / "ac"))
+    wm = WorldModel.load(tmp_path / "ac")
+    assert wm.state_probe is not None  # fitted at the end of train-ac
+    frames = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    states, weights = wm.decode_state(frames)
+    assert states.shape == (2, 4) and weights.shape == (4,) and ((weights >= 0) & (weights <= 1)).all()
+    z = wm.encode(frames)
+    s0 = torch.zeros(1, 4)
+    w = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    cost = make_latent_goal_cost(
+        wm, z[:1], s0, z[1], goal_state=torch.ones(4), state_weight=2.0, state_dims=w
+    )
+    actions = torch.rand(5, 3, 4) * 2 - 1
+    pred, pstates = wm.rollout(z[:1], s0, actions)
+    latent = (pred[:, -1] - z[1]).pow(2).mean(dim=(-2, -1))
+    torch.testing.assert_close(cost(actions), latent + 2.0 * (pstates[:, -1, 0] - 1.0).abs())

@@ -168,4 +168,8 @@ class FeatureClips(Dataset):
         actions = np.zeros((B, T, acts.shape[1] // (T - 1) * acts.shape[2] if T > 1 else 0), np.float32)
         if T > 1:
             actions[:, :-1] = acts.reshape(B, T - 1, -1)  # the last frame has no following action
-        return {"z": torch.from_numpy(z), "actions": torch.from_numpy(actions), "states": torch.from_numpy(states)}
+        return {
+            "z": torch.from_numpy(z),
+            "actions": torch.from_numpy(actions),
+            "states": torch.from_numpy(states),
+        }

@@ -223,12 +223,38 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
         opt=opt, batches=batches, start=start, logger=logger, loss_fn=loss_fn,
     )  # fmt: skip
     if rt.main and done >= loop.steps:
-        export_world_model(model, pcfg, cfg, store, run)
+        probe = fit_state_probe(train, encoder, rt.device) if cfg.use_state else None
+        export_world_model(model, pcfg, cfg, store, run, probe)
     return metrics
 
 
+def fit_state_probe(train: LeRobotDataset, encoder, device, frames: int = 12000, seed: int = 0):
+    """Ridge read-out of the proprio state from full-grid features of about ``frames`` training
+    frames (whole random episodes, each decoded in one batch)."""
+    import numpy as np
+
+    from worldmodel.features import encode_frames
+    from worldmodel.state_probe import StateProbe
+
+    order = np.random.default_rng(seed).permutation(train.num_episodes)
+    key, feats, states, total = train.video_keys[0], [], [], 0
+    for pos in order:
+        if total >= frames:
+            break
+        rows = train.episode_rows(int(pos))
+        imgs = train.frames(key, int(pos), np.arange(rows.stop - rows.start))  # (n, H, W, 3)
+        x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(255).to(device)
+        feats.append(encode_frames(encoder, x, 0).flatten(1).cpu())
+        states.append(train.columns["observation.state"][rows])
+        total += len(imgs)
+    # shuffle rows so the held-out slice of the fit is not a block of similar frames
+    x, y = torch.cat(feats).numpy(), np.concatenate(states)
+    perm = np.random.default_rng(seed + 1).permutation(len(x))
+    return StateProbe.fit(x[perm], y[perm])
+
+
 def export_world_model(
-    model, pcfg: PredictorConfig, cfg: TrainACConfig, store: FeatureStore, run: Path
+    model, pcfg: PredictorConfig, cfg: TrainACConfig, store: FeatureStore, run: Path, probe=None
 ) -> None:
     from safetensors.torch import save_file
 
@@ -236,6 +262,10 @@ def export_world_model(
         {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         str(run / "predictor.safetensors"),
     )
+    if probe is not None:
+        save_file(
+            {k: v.contiguous() for k, v in probe.tensors().items()}, str(run / "state_probe.safetensors")
+        )
     spec = {
         "encoder_run": str(Path(cfg.encoder).resolve()),
         "predictor": to_plain(pcfg),

@@ -40,10 +40,12 @@ class WorldModel:
         std: Tensor,
         pool: int,
         frameskip: int,
+        state_probe=None,
     ):
         self.encoder, self.predictor = encoder.eval(), predictor.eval()
         self.mean, self.std = mean, std
         self.pool, self.frameskip = pool, frameskip
+        self.state_probe = state_probe
         self.device = next(predictor.parameters()).device
 
     @classmethod
@@ -61,7 +63,12 @@ class WorldModel:
         predictor = predictor.to(device).requires_grad_(False)
         mean = torch.tensor(spec["mean"], dtype=torch.float32, device=device)
         std = torch.tensor(spec["std"], dtype=torch.float32, device=device)
-        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"])
+        probe = None
+        if (run / "state_probe.safetensors").exists():
+            from worldmodel.state_probe import StateProbe
+
+            probe = StateProbe.from_tensors(load_file(str(run / "state_probe.safetensors")), device)
+        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"], probe)
 
     @classmethod
     def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
@@ -92,6 +99,19 @@ class WorldModel:
         return (z - self.mean) / self.std
 
     @torch.no_grad()
+    def decode_state(self, frames: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
+        """The proprio state a frame shows, read out by the learned probe: frames as in
+        ``encode`` -> (states (B, P), per-dimension trust weights (P,) in [0, 1])."""
+        if self.state_probe is None:
+            raise ValueError("this world model has no state read-out (train it with proprio states)")
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(np.ascontiguousarray(frames))
+        if frames.dtype == torch.uint8:
+            frames = frames.permute(0, 3, 1, 2).float().div(255)
+        z = encode_frames(self.encoder, frames.to(self.device), 0)  # full grid, layer-normed
+        return self.state_probe(z.flatten(1)), self.state_probe.dim_weights
+
+    @torch.no_grad()
     def rollout(
         self, z0: Tensor, states0: Tensor | None, actions: Tensor, past_actions: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
@@ -112,11 +132,15 @@ class WorldModel:
 def make_latent_goal_cost(
     model: WorldModel, z0: Tensor, states0: Tensor | None, z_goal: Tensor, *, metric: str = "l2",
     goal_state: Tensor | None = None, state_weight: float = 0.0, past_actions: Tensor | None = None,
+    state_dims: Tensor | None = None,
 ) -> CostFn:  # fmt: skip
     """The planner's cost: actions (S, H, A) -> (S,), lower is better.
 
     z0 (C, N, D) context features and states0 (C, P) of the current observation(s), z_goal (N, D)
-    the goal image's features; ``goal_state`` (P,) with ``state_weight`` > 0 adds a proprio term.
+    the goal image's features; ``goal_state`` (P,) with ``state_weight`` > 0 adds a proprio term:
+    the L1 distance of the predicted final state to it, per dimension weighted by ``state_dims``
+    (P,) (default all 1; e.g. the state read-out's trust weights for a goal state decoded from the
+    goal image).
     """
     if state_weight and (goal_state is None or not model.uses_state):
         raise ValueError("a proprio term needs goal_state and a predictor trained with states")
@@ -126,7 +150,10 @@ def make_latent_goal_cost(
         pred, states = model.rollout(z0, states0, acts, past_actions)  # (S, H, N, D), (S, H, P)
         c = model.distance(pred[:, -1], z_goal, metric)
         if state_weight:
-            c = c + state_weight * (states[:, -1] - goal_state).abs().mean(dim=-1)
+            w = torch.ones_like(goal_state) if state_dims is None else state_dims
+            c = c + state_weight * ((states[:, -1] - goal_state).abs() * w).sum(dim=-1) / w.sum().clamp_min(
+                1e-8
+            )
         return c.to(actions.device, actions.dtype)
 
     return cost

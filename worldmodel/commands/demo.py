@@ -145,7 +145,11 @@ def run_pipeline(
     summary, tables = [], []
     for planner in planners:
         ev_dir = ev if len(planners) == 1 else ev / planner
-        rows = ("model", "oracle", "random", "do-nothing") if planner == planners[0] else ("model", "oracle")
+        rows = (
+            ("model", "model-latent", "oracle", "random", "do-nothing")
+            if planner == planners[0]
+            else ("model", "oracle")
+        )
         result = evaluate(EvalConfig(task=task_id, model=ac, goals=goals, rows=rows, planner=planner,
                                      episodes=p.eval_episodes, seeds=seeds or (seed,), samples=p.samples,
                                      elites=p.elites, iterations=p.iterations, workers=workers, out=ev_dir))  # fmt: skip

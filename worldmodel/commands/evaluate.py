@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from worldmodel.commands.report import episode_frames, markdown_table, plot_cost_histories, wilson_interval
 
-Row = Literal["model", "oracle", "random", "do-nothing"]
+Row = Literal["model", "model-latent", "oracle", "random", "do-nothing"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class EvalConfig:
     data: Path | None = None
     """dataset for dataset goals (default: the world model's training dataset)"""
     goals: tuple[Literal["dataset", "random"], ...] = ("dataset",)
-    rows: tuple[Row, ...] = ("model", "oracle", "random", "do-nothing")
+    rows: tuple[Row, ...] = ("model", "model-latent", "oracle", "random", "do-nothing")
+    """model: latent + proprio cost (see --goal-state); model-latent: the latent distance alone"""
     planner: Literal["cem", "cmaes", "mppi", "gd"] = "cem"
     samples: int = 300
     """candidates per iteration (CMA-ES population, GD restarts)"""
@@ -63,8 +64,11 @@ class EvalConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     metric: Literal["l1", "l2"] = "l2"
     """latent distance of the world-model cost"""
-    state_weight: float = 0.0
-    """weight of the proprio term in the world-model cost (needs a goal state: dataset goals)"""
+    goal_state: Literal["decoded", "recorded", "none"] = "decoded"
+    """goal proprio for the model row: decoded from the goal image by the model's learned read-out
+    (image-only planning); recorded with a dataset goal frame; none (latent distance only)"""
+    state_weight: float = 3.0
+    """weight of the proprio term in the model row's cost (3 measured best of 0.3, 1, 3 on point mass)"""
     workers: int = 2
     """processes (0: in this process)"""
     ray: bool = False
@@ -181,22 +185,26 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, record:
         env.reset(seed=seed * 100_003 + i)
     goal_img = task.goal_image()
     plan_fn, pcfg = _planner(cfg, row)
-    if row == "model":
+    if row in ("model", "model-latent"):
         if wm is None:
-            raise ValueError("the model row needs --model (a train-ac run)")
+            raise ValueError(f"the {row} row needs --model (a train-ac run)")
         z_goal = wm.encode(goal_img[None])[0]
-        gs = (
-            torch.as_tensor(goal_state, dtype=torch.float32)
-            if goal_state is not None and cfg.state_weight
-            else None
-        )
+        gs, dims, weight = None, None, 0.0
+        mode_gs = "none" if row == "model-latent" else cfg.goal_state
+        if mode_gs == "decoded":  # read from the goal image by the model's learned state read-out
+            decoded, dims = wm.decode_state(goal_img[None])
+            gs, weight = decoded[0], cfg.state_weight
+        elif mode_gs == "recorded":
+            if goal_state is None:
+                raise ValueError("--goal-state recorded needs dataset goals (their recorded proprio)")
+            gs, weight = torch.as_tensor(goal_state, dtype=torch.float32), cfg.state_weight
 
         def make_cost(env):
             obs = env.unwrapped.observe()
             z0 = wm.encode(obs["pixels"][None])
             s0 = torch.as_tensor(obs["state"][None], dtype=torch.float32)
-            return make_latent_goal_cost(wm, z0, s0, z_goal, metric=cfg.metric, goal_state=gs,
-                                         state_weight=cfg.state_weight if gs is not None else 0.0)  # fmt: skip
+            return make_latent_goal_cost(wm, z0, s0, z_goal, metric=cfg.metric, goal_state=gs, state_weight=weight,
+                                         state_dims=dims)  # fmt: skip
     elif row == "oracle":
         oracle = make_oracle_cost(env, cfg.action_block)
 
@@ -249,8 +257,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     from worldmodel.video import write_video
 
     task_id = resolve_task(cfg.task)
-    if "model" in cfg.rows and cfg.model is None:
-        raise ValueError("the 'model' row needs --model (a train-ac run); or drop it with --rows")
+    if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
+        raise ValueError("the 'model' rows need --model (a train-ac run); or drop them with --rows")
     if "dataset" in cfg.goals and goal_source(cfg)[0] is None:
         raise ValueError("dataset goals need --data (or a --model whose run names its dataset)")
     if cfg.episodes < 1 or not cfg.seeds:
@@ -261,7 +269,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     jobs = [(cfg, row, mode, seed, i, i < cfg.videos and seed == cfg.seeds[0])
             for mode in cfg.goals for row in cfg.rows for seed in cfg.seeds for i in range(cfg.episodes)]  # fmt: skip
     # expensive rows first, so the pool does not end waiting on one slow episode
-    jobs.sort(key=lambda j: {"oracle": 0, "model": 1}.get(j[1], 2))
+    jobs.sort(key=lambda j: {"oracle": 0, "model": 1, "model-latent": 1}.get(j[1], 2))
     bar = tqdm(total=len(jobs), desc=f"eval {task_id}", unit="ep", disable=not cfg.progress)
     results = []
     if cfg.ray:
@@ -310,7 +318,7 @@ def summarize(cfg: EvalConfig, task_id: str, results: list[dict]) -> list[dict]:
             n, k = len(rs), sum(r["success"] for r in rs)
             lo, hi = wilson_interval(k, n)
             hist = [r["cost_history"] for r in rs if r["cost_history"]]
-            planner = cfg.planner if row in ("model", "oracle") else row
+            planner = cfg.planner if row in ("model", "model-latent", "oracle") else row
             summary.append({
                 "task": task_id, "row": row, "planner": planner, "mode": mode, "episodes": n, "success": k / n,
                 "success_ci95": [lo, hi], "final_distance": float(np.mean([r["final_distance"] for r in rs])),
