@@ -62,7 +62,7 @@ def main() -> None:
         t0 = time.perf_counter()
         res = run_pipeline(task_id, preset, args.out / task_id.split("/")[-1], workers=args.workers,
                            planners=tuple(args.planners), seeds=tuple(args.seeds), goals=tuple(args.goals),
-                           label=f"benchmark preset {args.preset}")  # fmt: skip
+                           label=f"benchmark preset {args.preset}", latent_row=True)  # fmt: skip
         minutes = (time.perf_counter() - t0) / 60
         by = {(s["row"], s["planner"], s["mode"]): s for s in res["summary"]}
         for planner in args.planners:

@@ -23,7 +23,6 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     rows = [(s["row"], s["mode"]) for s in out["summary"]]
     assert rows == [
         ("model", "dataset"),
-        ("model-latent", "dataset"),
         ("oracle", "dataset"),
         ("random", "dataset"),
         ("do-nothing", "dataset"),

@@ -43,15 +43,16 @@ class DemoPreset:
 
 PRESETS = {
     "cpu": DemoPreset(episodes=400, steps=100, encoder="cpu-small", pretrain_steps=600, pretrain_batch=32,
-                      predictor="cpu-small", ac_steps=3000, ac_batch=64, pool=4, eval_episodes=50,
-                      samples=150, elites=15, iterations=10),
+                      predictor="cpu-small", ac_steps=2500, ac_batch=64, pool=2, eval_episodes=50,
+                      samples=100, elites=10, iterations=10),
     "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
                        predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
                        samples=16, elites=4, iterations=2),
 }  # fmt: skip
 
-# rough seconds per unit on 2 CPU cores, for the ETA (refined as stages finish)
-_COST = {"collect": 0.25, "pretrain": 0.33, "train-ac": 0.03, "eval": 12.0}
+# seconds per unit measured on 2 CPU cores, for the ETA: per 100-step episode collected, per
+# pretraining step, per predictor step (+ features and state read-out), per evaluated episode
+_COST = {"collect": 0.22, "pretrain": 0.35, "train-ac": 0.08, "train-ac-fixed": 70.0, "eval": 5.0}
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def main(cfg: DemoConfig) -> dict:
 def run_pipeline(
     task_id: str, p: DemoPreset, out: Path, *, workers: int = 2, seed: int = 0, threads: int = 2,
     planners: tuple[str, ...] = ("cem",), seeds: tuple[int, ...] | None = None, goals: tuple[str, ...] = ("dataset",),
-    label: str = "",
+    label: str = "", latent_row: bool = False,
 ) -> dict:  # fmt: skip
     """Collect, pretrain, train the predictor, evaluate each planner; finished stages are kept."""
     from envs.collect import CollectConfig, collect
@@ -113,7 +114,7 @@ def run_pipeline(
     stages = Stages({
         "collect": _COST["collect"] * p.episodes * p.steps / 100,
         "pretrain": _COST["pretrain"] * p.pretrain_steps,
-        "train-ac": _COST["train-ac"] * p.ac_steps,
+        "train-ac": _COST["train-ac"] * p.ac_steps + _COST["train-ac-fixed"],
         "eval": _COST["eval"] * p.eval_episodes * len(planners) * len(seeds or (seed,)) * len(goals),
     })  # fmt: skip
     print(f"[demo] {task_id}, {label}: run directory {out}")
@@ -145,11 +146,9 @@ def run_pipeline(
     summary, tables = [], []
     for planner in planners:
         ev_dir = ev if len(planners) == 1 else ev / planner
-        rows = (
-            ("model", "model-latent", "oracle", "random", "do-nothing")
-            if planner == planners[0]
-            else ("model", "oracle")
-        )
+        rows = ("model", "oracle", "random", "do-nothing") if planner == planners[0] else ("model", "oracle")
+        if latent_row and planner == planners[0]:
+            rows = ("model", "model-latent", *rows[1:])
         result = evaluate(EvalConfig(task=task_id, model=ac, goals=goals, rows=rows, planner=planner,
                                      episodes=p.eval_episodes, seeds=seeds or (seed,), samples=p.samples,
                                      elites=p.elites, iterations=p.iterations, workers=workers, out=ev_dir))  # fmt: skip
