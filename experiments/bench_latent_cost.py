@@ -41,6 +41,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=300)
     p.add_argument("--iterations", type=int, default=30)
     p.add_argument("--horizon", type=int, default=5)
+    p.add_argument(
+        "--sizes",
+        nargs="*",
+        default=["64x3x4", "128x4x4", "128x4x8", "64x3x2"],
+        help="predictor width x depth x pooled grid side",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -53,7 +59,7 @@ def main() -> None:
         "| predictor (dim x depth) | tokens/frame | MFLOP per candidate-step | s / re-plan | GFLOP/s | share of peak |"
     )
     print("|---|---|---|---|---|---|")
-    for dim, depth, pool in [(64, 3, 4), (128, 4, 4), (128, 4, 8), (64, 3, 2)]:
+    for dim, depth, pool in (tuple(int(v) for v in size.split("x")) for size in args.sizes):
         cfg = PredictorConfig(enc_dim=128, grid=8, pool=pool, action_dim=10, state_dim=4, dim=dim, depth=depth,
                               heads=4)  # fmt: skip
         model = ActionConditionedPredictor(cfg).to(device).eval()

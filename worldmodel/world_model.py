@@ -47,6 +47,14 @@ class WorldModel:
         self.pool, self.frameskip = pool, frameskip
         self.state_probe = state_probe
         self.device = next(predictor.parameters()).device
+        self.bf16 = False  # set True on CUDA: encoder and rollouts under bf16 autocast
+
+    def _autocast(self):
+        import contextlib
+
+        if self.bf16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @classmethod
     def load(cls, run: Path | str, device: str | torch.device = "cpu") -> WorldModel:
@@ -95,7 +103,8 @@ class WorldModel:
             frames = torch.from_numpy(np.ascontiguousarray(frames))
         if frames.dtype == torch.uint8:
             frames = frames.permute(0, 3, 1, 2).float().div(255)
-        z = encode_frames(self.encoder, frames.to(self.device), self.pool)
+        with self._autocast():
+            z = encode_frames(self.encoder, frames.to(self.device), self.pool).float()
         return (z - self.mean) / self.std
 
     @torch.no_grad()
@@ -116,7 +125,9 @@ class WorldModel:
         self, z0: Tensor, states0: Tensor | None, actions: Tensor, past_actions: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
         """z0 (C, N, D), states0 (C, P), actions (S, H, A) -> predicted (S, H, N, D), states (S, H, P)."""
-        return self.predictor.rollout(z0, states0 if self.uses_state else None, actions, past_actions)
+        with self._autocast():
+            z, s = self.predictor.rollout(z0, states0 if self.uses_state else None, actions, past_actions)
+        return z.float(), (None if s is None else s.float())
 
     @staticmethod
     def distance(pred: Tensor, goal: Tensor, metric: str = "l2") -> Tensor:
