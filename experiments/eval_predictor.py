@@ -24,25 +24,9 @@ import torch
 
 from worldmodel.datasets import LeRobotDataset
 from worldmodel.features import FeatureStore
-from worldmodel.representation import ridge_probe
+from worldmodel.state_probe import StateProbe
 from worldmodel.training.config import load_config_dict
 from worldmodel.world_model import WorldModel
-
-
-def fit_probe(x: np.ndarray, y: np.ndarray):
-    """Ridge from flattened features to states; returns predict(x) -> y."""
-    res = ridge_probe(x[: int(0.8 * len(x))], y[: int(0.8 * len(x))], x, y)  # picks lambda
-    lam = res["lambda"]
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xs = (x - mu) / sd
-    ym = y.mean(0)
-    n, f = xs.shape
-    w = (
-        np.linalg.solve(xs.T @ xs + lam * n * np.eye(f), xs.T @ (y - ym))
-        if f <= n
-        else xs.T @ np.linalg.solve(xs @ xs.T + lam * n * np.eye(n), y - ym)
-    )
-    return lambda q: ((q - mu) / sd) @ w + ym
 
 
 def main() -> None:
@@ -70,7 +54,10 @@ def main() -> None:
     train_rows = np.concatenate([np.arange(starts[int(e)], starts[int(e)] + int(n))
                                  for e, n in zip(full.episode_index, full.lengths) if int(e) not in held])  # fmt: skip
     pr = np.sort(rng.choice(train_rows, size=min(args.probe_frames, len(train_rows)), replace=False))
-    decode = fit_probe(store.rows(pr).flatten(1).numpy(), states_all[pr])
+    probe = StateProbe.fit(store.rows(pr).flatten(1).numpy(), states_all[pr])
+
+    def decode(features: torch.Tensor) -> np.ndarray:
+        return probe(features).numpy()
 
     # held-out anchors whose H*k future exists
     anchors = []
@@ -92,8 +79,8 @@ def main() -> None:
         lat_m.append((pred[0] - true).abs().mean(dim=(1, 2)).numpy())
         lat_c.append((z0 - true).abs().mean(dim=(1, 2)).numpy())
         true_s = states_all[future]
-        st_m.append(np.abs(decode(pred[0].flatten(1).numpy()) - true_s).mean(1))
-        st_c.append(np.abs(decode(z0.flatten(1).numpy()) - true_s).mean(1))
+        st_m.append(np.abs(decode(pred[0].flatten(1)) - true_s).mean(1))
+        st_c.append(np.abs(decode(z0.flatten(1)) - true_s).mean(1))
         if pstates is not None:
             head_m.append(np.abs(pstates[0].numpy() - true_s).mean(1))
             head_c.append(np.abs(states_all[a] - true_s).mean(1))

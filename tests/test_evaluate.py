@@ -18,7 +18,7 @@ def small(tiny_pipeline, out, **kw) -> EvalConfig:
 
 
 def test_eval_writes_table_videos_and_results(tiny_pipeline, tmp_path):
-    res = evaluate(small(tiny_pipeline, tmp_path / "e"))
+    res = evaluate(small(tiny_pipeline, tmp_path / "e", videos=-1))
     summary = res["summary"]
     assert [(s["mode"], s["row"]) for s in summary] == [
         (m, r)
@@ -32,7 +32,9 @@ def test_eval_writes_table_videos_and_results(tiny_pipeline, tmp_path):
     assert by[("dataset", "random")]["evaluations"] == 0
     table = (tmp_path / "e" / "results.md").read_text()
     assert "| wm/PointMass-v0 | dataset | oracle | cem | 2 |" in table
-    assert (tmp_path / "e" / "dataset_model_seed0_ep0.mp4").stat().st_size > 0
+    videos = sorted(p.name for p in (tmp_path / "e").glob("*.mp4"))
+    assert len(videos) == 20 and "dataset_model_seed0_ep1.mp4" in videos  # one per episode
+    assert {e["video"] for e in saved["episodes"]} == set(videos)
     assert (tmp_path / "e" / "cost_history.png").exists()
     # every row plays the same starts and goals: the oracle from the recorded start reaches
     # a goal that the recording itself reached 20 steps later

@@ -12,7 +12,7 @@ Every row (world model, true-simulator oracle, random, do-nothing) runs on the s
 goals. Success is read from the simulator after each episode, never by a planner.
 
 The run directory gets ``results.json``, ``results.md`` (success with 95% Wilson interval, final
-distance, planning seconds and model evaluations per re-plan), one video per recorded episode
+distance, planning seconds and model evaluations per re-plan), one video per episode
 (observation beside the goal, captioned with the plan's predicted cost), and
 ``cost_history.png`` (mean best cost per planner iteration). Episodes run in parallel over
 processes, or over a Ray cluster with ``--ray``.
@@ -73,8 +73,8 @@ class EvalConfig:
     """processes (0: in this process)"""
     ray: bool = False
     """distribute episodes with Ray (pip install '.[ray]')"""
-    videos: int = 2
-    """episodes per row and goal mode with a video"""
+    videos: int = -1
+    """videos per row and goal mode (first seed); -1: one video for every episode"""
     out: Path | None = None
     """run directory (default runs/eval-<task>-<time>)"""
     progress: bool = True
@@ -169,7 +169,7 @@ def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int):
     return phys[t], phys[t + cfg.goal_offset], states[t + cfg.goal_offset]
 
 
-def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, record: bool) -> dict:
+def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: Path | None = None) -> dict:
     import torch
 
     from planners import make_oracle_cost, run_mpc
@@ -217,7 +217,7 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, record:
 
     gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
     rec = run_mpc(env, make_cost, plan_fn, pcfg, budget_steps=cfg.budget, action_block=cfg.action_block,
-                  generator=gen, record=record)  # fmt: skip
+                  generator=gen, record=video is not None)  # fmt: skip
     hist = [h.numpy() for h in rec.cost_histories if len(h)]
     out = {
         "row": row, "mode": mode, "seed": seed, "episode": i, "success": rec.success,
@@ -225,21 +225,19 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, record:
         "evaluations": float(np.mean(rec.evaluations)),
         "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
     }  # fmt: skip
-    if record:
-        out["frames"] = list(
-            episode_frames(
-                [o["pixels"] for o in rec.observations],
-                goal_img,
-                rec.plan_costs,
-                cfg.action_block * cfg.horizon,
-            )
-        )
+    if video is not None:  # written here, in the worker: frames never cross processes
+        from worldmodel.video import write_video
+
+        frames = episode_frames([o["pixels"] for o in rec.observations], goal_img, rec.plan_costs,
+                                cfg.action_block * cfg.horizon)  # fmt: skip
+        write_video(video, frames, fps=10)
+        out["video"] = video.name
     return out
 
 
 def _job(args):
-    cfg, row, mode, seed, i, record = args
-    return run_episode(cfg, row, mode, seed, i, record)
+    cfg, row, mode, seed, i, video = args
+    return run_episode(cfg, row, mode, seed, i, video)
 
 
 def _init_worker():
@@ -254,7 +252,6 @@ def _init_worker():
 def evaluate(cfg: EvalConfig) -> dict:
     from envs.registration import resolve_task
     from worldmodel.training.config import save_config
-    from worldmodel.video import write_video
 
     task_id = resolve_task(cfg.task)
     if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
@@ -266,7 +263,12 @@ def evaluate(cfg: EvalConfig) -> dict:
     out = cfg.out or Path("runs") / time.strftime(f"eval-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
-    jobs = [(cfg, row, mode, seed, i, i < cfg.videos and seed == cfg.seeds[0])
+
+    def video_path(row: str, mode: str, seed: int, i: int) -> Path | None:
+        keep = cfg.videos < 0 or (i < cfg.videos and seed == cfg.seeds[0])
+        return out / f"{mode}_{row}_seed{seed}_ep{i}.mp4" if keep else None
+
+    jobs = [(cfg, row, mode, seed, i, video_path(row, mode, seed, i))
             for mode in cfg.goals for row in cfg.rows for seed in cfg.seeds for i in range(cfg.episodes)]  # fmt: skip
     # expensive rows first, so the pool does not end waiting on one slow episode
     jobs.sort(key=lambda j: {"oracle": 0, "model": 1, "model-latent": 1}.get(j[1], 2))
@@ -293,11 +295,6 @@ def evaluate(cfg: EvalConfig) -> dict:
                 bar.update(1)
     bar.close()
 
-    for r in results:
-        if "frames" in r:
-            write_video(
-                out / f"{r['mode']}_{r['row']}_seed{r['seed']}_ep{r['episode']}.mp4", r.pop("frames"), fps=10
-            )
     summary = summarize(cfg, task_id, results)
     (out / "results.json").write_text(json.dumps({"config": asdict(cfg) | {"model": str(cfg.model), "data": str(cfg.data), "out": str(out)},
                                                   "summary": summary, "episodes": results}, indent=1, default=str))  # fmt: skip
