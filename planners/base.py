@@ -46,6 +46,18 @@ class PlanFn(Protocol):
     ) -> PlanResult: ...
 
 
+def check_sampling(horizon: int, samples: int, elites: int, iterations: int) -> None:
+    """Validation shared by the sampling planners' configs (CEM, MPPI)."""
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    if samples < 2:
+        raise ValueError(f"samples must be >= 2, got {samples}")
+    if not 1 <= elites <= samples:
+        raise ValueError(f"elites must be in [1, samples={samples}], got {elites}")
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+
+
 def check_bounds(low: Tensor, high: Tensor, horizon: int, init_mean: Tensor | None) -> None:
     """Validate bounds (A,) and an optional warm start (L, A); raise ValueError if malformed."""
     if low.ndim != 1 or low.shape != high.shape:

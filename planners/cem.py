@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from planners.base import CostFn, PlanResult, check_bounds, evaluate, sample_normal
+from planners.base import CostFn, PlanResult, check_bounds, check_sampling, evaluate, sample_normal
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,7 @@ class CEMConfig:
     momentum: float = 0.0  # new mean/std = momentum * old + (1 - momentum) * elite fit
 
     def __post_init__(self):
-        if self.horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
-        if self.samples < 2:
-            raise ValueError(f"samples must be >= 2, got {self.samples}")
-        if not 1 <= self.elites <= self.samples:
-            raise ValueError(f"elites must be in [1, samples={self.samples}], got {self.elites}")
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        check_sampling(self.horizon, self.samples, self.elites, self.iterations)
         if self.init_std <= 0:
             raise ValueError(f"init_std must be > 0, got {self.init_std}")
         if not 0 <= self.min_std <= self.init_std:
