@@ -37,6 +37,8 @@ FPS = 20  # our tasks' control rate: dt 0.01 x 5 sub-steps
 
 @dataclass(frozen=True)
 class CollectConfig:
+    """Collect exploration episodes into a LeRobot v3.0 dataset."""
+
     task: str = "pointmass"
     """task id or short name (pointmass, reacher, umaze, pusht, pushbox)"""
     out: Path = Path("data/pointmass")

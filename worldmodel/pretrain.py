@@ -43,6 +43,8 @@ PRESETS = ("tiny", "cpu-small", "cpu-base", "vitl", "vith", "vitg")
 
 @dataclass(frozen=True)
 class PretrainConfig:
+    """Pretrain a V-JEPA video encoder (masked latent prediction) on a LeRobot dataset."""
+
     data: Path
     """LeRobot dataset directory (v3.0 or v2.1)"""
     out: Path = Path("runs/pretrain")

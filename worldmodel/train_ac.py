@@ -54,6 +54,8 @@ class PredictorSize:
 
 @dataclass(frozen=True)
 class TrainACConfig:
+    """Train the action-conditioned predictor on a frozen encoder's features."""
+
     data: Path
     """LeRobot dataset directory with actions and proprio states"""
     encoder: Path

@@ -57,6 +57,8 @@ _COST = {"collect": 0.22, "pretrain": 0.35, "train-ac": 0.08, "train-ac-fixed": 
 
 @dataclass(frozen=True)
 class DemoConfig:
+    """The whole pipeline on one task: collect, pretrain, train the predictor, plan, report."""
+
     task: str = "pointmass"
     """task id or short name"""
     preset: Literal["cpu", "tiny"] = "cpu"

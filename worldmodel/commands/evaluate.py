@@ -37,6 +37,8 @@ Row = Literal["model", "model-latent", "oracle", "random", "do-nothing"]
 
 @dataclass(frozen=True)
 class EvalConfig:
+    """Benchmark planning with a world model against random, do-nothing and the true-simulator oracle."""
+
     task: str = "pointmass"
     """task id or short name"""
     model: Path | None = None

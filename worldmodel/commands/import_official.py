@@ -17,6 +17,8 @@ from worldmodel.official import import_encoder
 
 @dataclass(frozen=True)
 class ImportOfficialConfig:
+    """Turn an official V-JEPA 2 encoder checkpoint (a local file) into one of our encoder runs."""
+
     checkpoint: Path
     """official checkpoint file (.pt / .pth with encoder / target_encoder state dicts)"""
     encoder: Literal["vitl", "vith", "vitg", "vitg-384"]
