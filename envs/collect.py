@@ -153,7 +153,7 @@ def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple
 
 def collect(cfg: CollectConfig) -> dict:
     """Collect episodes into ``cfg.out``; returns a summary (episodes, frames, coverage)."""
-    from worldmodel.datasets.writer import LeRobotWriter
+    from worldmodel.datasets.writer import LeRobotWriter, atomic_write_text
 
     task_id = resolve_task(cfg.task)
     if cfg.episodes < 0 or cfg.steps < 1 or cfg.workers < 0:
@@ -217,7 +217,7 @@ def collect(cfg: CollectConfig) -> dict:
     }
     if writer.total_episodes:
         summary["coverage"] = coverage_report(cfg.out)
-    _write_json(cfg.out / "meta" / "collection.json", summary)
+    atomic_write_text(cfg.out / "meta" / "collection.json", json.dumps(summary, indent=2))
     if interrupted:
         raise KeyboardInterrupt(f"collection interrupted; {writer.total_episodes} episodes kept in {cfg.out}")
     return summary
@@ -225,12 +225,6 @@ def collect(cfg: CollectConfig) -> dict:
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
 
 
 def coverage_report(root: Path, bins: int = 20) -> dict:

@@ -95,16 +95,21 @@ class WorldModel:
     def uses_state(self) -> bool:
         return self.predictor.cfg.state_dim > 0
 
-    @torch.no_grad()
-    def encode(self, frames: np.ndarray | Tensor) -> Tensor:
-        """Frames (B, H, W, 3) uint8 (as envs and datasets give them) or (B, C, H, W) float in
-        [0, 1] -> standardised pooled features (B, N, D)."""
+    def _frames(self, frames: np.ndarray | Tensor) -> Tensor:
+        """(B, H, W, 3) uint8 arrays/tensors or (B, C, H, W) float in [0, 1] -> (B, C, H, W) float on the device."""
         if isinstance(frames, np.ndarray):
             frames = torch.from_numpy(np.ascontiguousarray(frames))
         if frames.dtype == torch.uint8:
             frames = frames.permute(0, 3, 1, 2).float().div(255)
+        return frames.to(self.device)
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray | Tensor) -> Tensor:
+        """Frames (B, H, W, 3) uint8 (as envs and datasets give them) or (B, C, H, W) float in
+        [0, 1] -> standardised pooled features (B, N, D)."""
+        frames = self._frames(frames)
         with self._autocast():
-            z = encode_frames(self.encoder, frames.to(self.device), self.pool).float()
+            z = encode_frames(self.encoder, frames, self.pool).float()
         return (z - self.mean) / self.std
 
     @torch.no_grad()
@@ -113,11 +118,8 @@ class WorldModel:
         ``encode`` -> (states (B, P), per-dimension trust weights (P,) in [0, 1])."""
         if self.state_probe is None:
             raise ValueError("this world model has no state read-out (train it with proprio states)")
-        if isinstance(frames, np.ndarray):
-            frames = torch.from_numpy(np.ascontiguousarray(frames))
-        if frames.dtype == torch.uint8:
-            frames = frames.permute(0, 3, 1, 2).float().div(255)
-        z = encode_frames(self.encoder, frames.to(self.device), 0)  # full grid, layer-normed
+        frames = self._frames(frames)
+        z = encode_frames(self.encoder, frames, 0)  # full grid, layer-normed
         return self.state_probe(z.flatten(1)), self.state_probe.dim_weights
 
     @torch.no_grad()

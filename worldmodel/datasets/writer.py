@@ -26,7 +26,8 @@ from worldmodel.datasets.stats import aggregate, feature_stats, to_json
 from worldmodel.video import CODECS, write_video
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -191,8 +192,8 @@ class LeRobotWriter:
         self._buffer, self._buffered_frames = [], 0
         keys = self._episode_stats[0].keys()
         stats = {k: aggregate([s[k] for s in self._episode_stats]) for k in keys}
-        _atomic_write_text(self.root / "meta" / "stats.json", json.dumps(to_json(stats), indent=1))
-        _atomic_write_text(self.root / "meta" / "info.json", json.dumps(self._info(), indent=2))
+        atomic_write_text(self.root / "meta" / "stats.json", json.dumps(to_json(stats), indent=1))
+        atomic_write_text(self.root / "meta" / "info.json", json.dumps(self._info(), indent=2))
 
     def close(self) -> None:
         self.flush()
