@@ -47,10 +47,14 @@ def main() -> None:
     p.add_argument("--planners", nargs="*", default=["cem", "cmaes"])
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     p.add_argument("--goals", nargs="*", default=["dataset", "random"])
+    p.add_argument("--episodes", type=int, default=0, help="episodes per seed (default: the preset's, 50)")
+    p.add_argument("--latent-row", action="store_true", help="also plan with the latent distance alone")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"))
     args = p.parse_args()
     preset = GPU if args.preset == "gpu" else PRESETS[args.preset]
+    if args.episodes:
+        preset = replace(preset, eval_episodes=args.episodes)
     hardware = (
         torch.cuda.get_device_name(0)
         if torch.cuda.is_available()
@@ -62,7 +66,7 @@ def main() -> None:
         t0 = time.perf_counter()
         res = run_pipeline(task_id, preset, args.out / task_id.split("/")[-1], workers=args.workers,
                            planners=tuple(args.planners), seeds=tuple(args.seeds), goals=tuple(args.goals),
-                           label=f"benchmark preset {args.preset}", latent_row=True)  # fmt: skip
+                           label=f"benchmark preset {args.preset}", latent_row=args.latent_row)  # fmt: skip
         minutes = (time.perf_counter() - t0) / 60
         by = {(s["row"], s["planner"], s["mode"]): s for s in res["summary"]}
         for planner in args.planners:
@@ -71,9 +75,10 @@ def main() -> None:
                 lo, hi = m["success_ci95"]
                 rows.append([task_id, planner, mode, f"{100 * m['success']:.1f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
                              f"{100 * o['success']:.1f}%", f"{100 * by[('random', 'random', mode)]['success']:.1f}%",
+                             f"{100 * by[('do-nothing', 'do-nothing', mode)]['success']:.1f}%",
                              f"{m['plan_seconds']:.2f}", hardware, f"{minutes:.0f} min", commit()])  # fmt: skip
     table = markdown_table(["task", "planner", "goals", "world model success [95% CI]", "oracle", "random",
-                            "s / re-plan", "hardware", "wall-clock", "commit"], rows)  # fmt: skip
+                            "do-nothing", "s / re-plan", "hardware", "wall-clock", "commit"], rows)  # fmt: skip
     (args.out / "benchmark.md").write_text(table + "\n")
     print(table)
 

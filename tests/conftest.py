@@ -37,3 +37,21 @@ def tiny_pipeline(tmp_path_factory) -> dict[str, Path]:
     train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset="tiny", pool=0, frameskip=5, frames=3,
                            rollout_steps=2, loop=LoopConfig(steps=4, **loop)))  # fmt: skip
     return {"data": data, "encoder": enc, "ac": ac}
+
+
+def _torchrun(args: list[str], port: int) -> None:
+    """Run ``wm <args>`` in 2 processes on CPU (gloo); fail with their stderr."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           "-m", "worldmodel.cli", *args, "--loop.threads", "1", "--loop.no-progress"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+@pytest.fixture
+def torchrun():
+    """``torchrun(args, port)``: a ``wm`` command on 2 processes (DDP / FSDP2 tests)."""
+    return _torchrun

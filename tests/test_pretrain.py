@@ -1,10 +1,7 @@
-"""Pretraining runs: smoke run, exact resume, DDP with 2 processes, bad input."""
+"""Pretraining runs: smoke run, exact resume, DDP and FSDP2 with 2 processes, bad input."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,17 +61,27 @@ def test_resume_gives_the_same_weights(dataset, tmp_path):
     assert [r["step"] for r in read_metrics(tmp_path / "cut") if "loss" in r] == [2, 4, 6]
 
 
-def test_ddp_two_processes_gloo(dataset, tmp_path):
-    out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29571",
-           "-m", "worldmodel.cli", "pretrain", "--data", str(dataset), "--out", str(out), "--preset", "tiny",
-           "--held-out", "0.34", "--loop.steps", "4", "--loop.batch-size", "4", "--loop.log-every", "2",
-           "--loop.threads", "1", "--loop.no-progress"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert (out / "encoder.safetensors").exists()
-    assert [r["step"] for r in read_metrics(out) if "loss" in r] == [2, 4]
+def test_ddp_and_fsdp2_two_processes_gloo(dataset, tmp_path, torchrun):
+    """DDP and FSDP2 on 2 processes train the same weights; FSDP2 cut and resumed equals both."""
+
+    def args(out: Path, parallel: str, *extra: str) -> list[str]:
+        return ["pretrain", "--data", str(dataset), "--out", str(out), "--preset", "tiny", "--held-out", "0.34",
+                "--loop.steps", "4", "--loop.batch-size", "4", "--loop.log-every", "2", "--loop.eval-every", "2",
+                "--loop.parallel", parallel, *extra]  # fmt: skip
+
+    torchrun(args(tmp_path / "ddp", "ddp"), 29571)
+    torchrun(args(tmp_path / "fsdp", "fsdp", "--loop.stop-at", "2"), 29572)
+    assert not (tmp_path / "fsdp" / "encoder.safetensors").exists()  # interrupted
+    torchrun(args(tmp_path / "fsdp", "fsdp"), 29573)
+    a = load_file(str(tmp_path / "ddp" / "encoder.safetensors"))
+    b = load_file(str(tmp_path / "fsdp" / "encoder.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    for run in ("ddp", "fsdp"):
+        logged = read_metrics(tmp_path / run)
+        assert [r["step"] for r in logged if "loss" in r] == [2, 4]
+        assert [r["step"] for r in logged if "sensitivity" in r] == [2, 4]  # checks ran on gathered weights
 
 
 def test_bad_input(dataset, tmp_path):

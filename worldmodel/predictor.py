@@ -258,10 +258,22 @@ class ActionConditionedPredictor(nn.Module):
         cache = cache.expand(S)
         z = z0[-1:].expand(S, 1, -1, -1)  # (S, 1, N, D)
         s = states0[-1:].expand(S, 1, -1) if states0 is not None else None
+        return self.unroll(z, s, actions, cache)
+
+    def unroll(
+        self, z: Tensor, s: Tensor | None, actions: Tensor, cache: KVCache | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Feed the model its own predictions (differentiable; ``rollout`` wraps it).
+
+        z (B, 1, N, D) and s (B, 1, P) the last observed frame, actions (B, H, A), cache the keys
+        and values of earlier frames (None: no earlier frames) -> predicted features (B, H, N, D)
+        and states (B, H, P) of the next H frames.
+        """
+        cache = cache if cache is not None else KVCache(self.cfg.depth)
         zs, ss = [], []
-        for h in range(H):
+        for h in range(actions.shape[1]):
             a = actions[:, h : h + 1]
-            z, s_next = self.step(z, a, s, cache)  # (S, 1, N, D)
+            z, s_next = self.step(z, a, s, cache)  # (B, 1, N, D)
             zs.append(z)
             if s is not None and s_next is None:
                 # no state head (official models): integrate end-effector deltas as V-JEPA 2-AC

@@ -3,6 +3,7 @@
     wm pretrain --data data/pointmass --out runs/enc-pm                       # CPU preset
     wm pretrain --data data/pointmass --preset tiny --loop.steps 20           # seconds
     torchrun --nproc_per_node 2 -m worldmodel.cli pretrain --data ... --out ... # DDP
+    torchrun --nproc_per_node 8 -m worldmodel.cli pretrain --data ... --preset vitl  # FSDP2 (auto)
     python -c "from worldmodel.pretrain import PretrainConfig, pretrain; pretrain(PretrainConfig(...))"
 
 The run directory holds ``config.yaml`` (the resolved config, written before step 1),
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
 from worldmodel.datasets import ClipDataset, ClipSpec, LeRobotDataset
 from worldmodel.datasets.splits import split_episodes
@@ -31,10 +31,11 @@ from worldmodel.encoder import EncoderConfig
 from worldmodel.jepa import JEPA, JEPAConfig, MaskPredictorConfig
 from worldmodel.masks import MaskConfig, patch_motion, sample_masks
 from worldmodel.representation import feature_std, sensitivity
-from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint
+from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint, resume_optimizer
 from worldmodel.training.config import LoopConfig, OptimConfig, save_config, to_plain
 from worldmodel.training.logger import RunLogger
 from worldmodel.training.loop import run_training
+from worldmodel.training.parallel import full_state, use_fsdp, wrap
 from worldmodel.training.runtime import Runtime, setup, step_generator, teardown
 from worldmodel.training.sampling import StepBatchSampler
 
@@ -157,15 +158,15 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     torch.manual_seed(loop.seed)
     model = JEPA(mcfg).to(rt.device)
     init_check = check(model.target_encoder) if check else {}
+    saved = load_checkpoint(run, _modules(model)) if loop.resume and has_checkpoint(run) else None
+    rt.sharded = use_fsdp(loop.parallel, rt, large=cfg.preset in ("vitl", "vith", "vitg"))
+    ddp = wrap(model, rt)  # DDP, or FSDP2 in place (the optimiser is built after sharding)
     opt = torch.optim.AdamW(
         _param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas
     )
-    start = 0
-    if loop.resume and has_checkpoint(run):
-        start = load_checkpoint(run, _modules(model), opt)
+    start = resume_optimizer(model, opt, saved)
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)
-    ddp = DistributedDataParallel(model) if rt.world > 1 else model
     sampler = StepBatchSampler(len(clips), loop.batch_size, loop.seed, start, loop.steps, rt.rank, rt.world)
     loader = torch.utils.data.DataLoader(clips, batch_sampler=sampler, num_workers=loop.num_workers)
 
@@ -186,7 +187,13 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
         return {"ema": momentum}
 
     def on_eval(done: int) -> dict[str, float]:
-        rep = check(model.target_encoder)
+        target = model.target_encoder
+        if rt.sharded:  # gathering is collective; the main process checks an unsharded copy
+            weights = full_state(target, rt)
+            if not rt.main:
+                return {}
+            target = _unsharded_encoder(mcfg, weights, rt.device)
+        rep = check(target)
         rep.update({f"{k}_init": v for k, v in init_check.items()})
         if init_check.get("sensitivity"):
             rep["sensitivity_vs_init"] = rep["sensitivity"] / init_check["sensitivity"]
@@ -195,12 +202,14 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     metrics, done = run_training(
         name="pretrain", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules=_modules(model), opt=opt,
         batches=loader, start=start, logger=logger, loss_fn=loss_fn, after_step=after_step,
-        on_eval=on_eval if check else None,
+        on_eval=on_eval if check or rt.sharded else None,
     )  # fmt: skip
 
     # -- export -----------------------------------------------------------------------------
-    if rt.main and done >= loop.steps:
-        export_encoder(model, mcfg, run)
+    if done >= loop.steps:
+        weights = full_state(model.target_encoder, rt)  # collective under FSDP2
+        if rt.main:
+            export_encoder(weights, mcfg, run)
     return metrics
 
 
@@ -208,12 +217,19 @@ def _modules(model: JEPA) -> dict[str, torch.nn.Module]:
     return {"encoder": model.encoder, "predictor": model.predictor, "target_encoder": model.target_encoder}
 
 
-def export_encoder(model: JEPA, mcfg: JEPAConfig, run: Path) -> None:
-    """Write the EMA target encoder as ``encoder.safetensors`` + ``encoder.json`` (its config)."""
+def _unsharded_encoder(mcfg: JEPAConfig, weights: dict[str, torch.Tensor], device):
+    from worldmodel.encoder import VideoEncoder
+
+    enc = VideoEncoder(mcfg.encoder)
+    enc.load_state_dict(weights)
+    return enc.to(device)
+
+
+def export_encoder(weights: dict[str, torch.Tensor], mcfg: JEPAConfig, run: Path) -> None:
+    """Write the EMA target encoder's weights as ``encoder.safetensors`` + ``encoder.json`` (its config)."""
     from safetensors.torch import save_file
 
-    sd = {k: v.detach().cpu().contiguous() for k, v in model.target_encoder.state_dict().items()}
-    save_file(sd, str(run / "encoder.safetensors"))
+    save_file(weights, str(run / "encoder.safetensors"))
     (run / "encoder.json").write_text(json.dumps(to_plain(mcfg.encoder), indent=2))
 
 

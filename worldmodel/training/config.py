@@ -47,6 +47,9 @@ class LoopConfig:
     """auto: bf16 autocast on CUDA, fp32 on CPU"""
     threads: int = 0
     """CPU threads for torch (0: leave torch's default)"""
+    parallel: Literal["auto", "ddp", "fsdp"] = "auto"
+    """under torchrun: DDP, or FSDP2 (parameters, gradients and optimiser state sharded);
+    auto picks FSDP2 for the large presets (ViT-L/H/g encoders, the V-JEPA 2-AC predictor)"""
     num_workers: int = 0
     """DataLoader worker processes"""
     log_every: int = 25

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from worldmodel.training.checkpoint import save_checkpoint
 from worldmodel.training.config import LoopConfig, OptimConfig
 from worldmodel.training.logger import RunLogger
+from worldmodel.training.parallel import as_float
 from worldmodel.training.runtime import Runtime, all_reduce_mean
 
 LossFn = Callable[[int, Any], tuple[torch.Tensor, dict[str, float]]]
@@ -51,22 +52,22 @@ def run_training(
         bar.update(1)
         if done % loop.log_every == 0 or done == loop.steps:
             now = time.perf_counter()
-            metrics = {"loss": float(all_reduce_mean(loss.detach(), rt)), "lr": lr, "grad_norm": float(gnorm),
+            metrics = {"loss": float(all_reduce_mean(loss.detach(), rt)), "lr": lr, "grad_norm": as_float(gnorm),
                        **parts, **extra, "samples_per_s": loop.log_every * loop.batch_size / max(now - t_last, 1e-9)}  # fmt: skip
             t_last = now
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
             logger.log(done, metrics)
-        if on_eval and rt.main and (done % loop.eval_every == 0 or done == loop.steps):
+        if on_eval and (rt.main or rt.sharded) and (done % loop.eval_every == 0 or done == loop.steps):
             rep = on_eval(done)
             metrics.update(rep)
             logger.log(done, rep)
-        if rt.main and (done % loop.ckpt_every == 0 or done == loop.steps):
-            save_checkpoint(run, modules, opt, done)
+        if done % loop.ckpt_every == 0 or done == loop.steps:
+            save_checkpoint(run, modules, model, opt, done, rt)
             saved = done
         if loop.stop_at and done >= loop.stop_at:
             break
     bar.close()
     logger.close()
-    if rt.main and saved != done:
-        save_checkpoint(run, modules, opt, done)
+    if saved != done:
+        save_checkpoint(run, modules, model, opt, done, rt)
     return metrics, done

@@ -16,6 +16,7 @@ class Runtime:
     rank: int = 0
     world: int = 1
     bf16: bool = False
+    sharded: bool = False  # FSDP2: parameters split across processes (set by the trainer)
 
     @property
     def main(self) -> bool:
