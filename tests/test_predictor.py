@@ -134,13 +134,14 @@ def test_train_ac_resume_gives_the_same_weights(encoder_run, tmp_path):
     assert {"tf", "rollout", "state"} <= set(read_metrics(tmp_path / "straight")[-1])
 
 
-def test_train_ac_fsdp2_two_processes_matches_one_process(encoder_run, tmp_path, torchrun):
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_train_ac_two_processes_match_one_process(encoder_run, tmp_path, torchrun, parallel):
     data, enc = encoder_run
     train_ac(ac_config(data, enc, tmp_path / "one"))
     torchrun(["train-ac", "--data", str(data), "--encoder", str(enc), "--out", str(tmp_path / "two"), "--preset",
               "tiny", "--pool", "0", "--frameskip", "2", "--frames", "4", "--rollout-steps", "2", "--loop.steps", "6",
-              "--loop.batch-size", "4", "--loop.log-every", "2", "--loop.ckpt-every", "2", "--loop.parallel", "fsdp"],
-             29574)  # fmt: skip
+              "--loop.batch-size", "4", "--loop.log-every", "2", "--loop.ckpt-every", "2", "--loop.parallel", parallel],
+             29574 + (parallel == "fsdp"))  # fmt: skip
     a = load_file(str(tmp_path / "one" / "predictor.safetensors"))
     b = load_file(str(tmp_path / "two" / "predictor.safetensors"))
     assert a.keys() == b.keys()
