@@ -15,9 +15,13 @@ import pytest
 from envs.collect import CollectConfig, collect
 from worldmodel.datasets import LeRobotDataset
 
+# Ctrl-C handling as in a terminal, even when the tests run in a background job (where a
+# non-interactive shell starts them with SIGINT ignored, and Python keeps it ignored)
 SCRIPT = """
+import signal
 import sys
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from envs.collect import CollectConfig, collect
 collect(CollectConfig(task="pointmass", episodes=500, steps=10, workers=2, out=Path(sys.argv[1]),
                       frames_per_file=11, progress=False))
