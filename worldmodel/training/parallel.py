@@ -2,12 +2,12 @@
 
 With DDP every process holds the whole model and optimiser state; gradients are averaged. With
 FSDP2 parameters, gradients and optimiser state are split across processes (each transformer
-block its own all-gather unit, the rest in the root unit), which is what lets ViT-H/g train:
-the parameters of the model are DTensors between steps.
+block its own all-gather unit, the rest in the root unit), so per-process memory for the
+large presets shrinks with the number of processes; between steps the parameters are DTensors.
 
 Checkpoints are written in one format for both (full, unsharded state dicts with parameter names
-as keys, optimiser state keyed by the same names), so a run can resume under either mode or on
-another number of processes. Gathering a sharded model is a collective: every process calls
+as keys, optimiser state keyed by the same names), so a run started under one mode resumes
+under the other (or in one process). Gathering a sharded model is a collective: every process calls
 ``full_state``; only the main process writes.
 """
 
