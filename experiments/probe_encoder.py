@@ -22,6 +22,7 @@ import torch
 
 from worldmodel.datasets import LeRobotDataset
 from worldmodel.encoder import EncoderConfig, VideoEncoder
+from worldmodel.features import to_float_frames
 from worldmodel.pretrain import load_encoder
 from worldmodel.representation import feature_std, frame_features, pixel_features, ridge_probe, sensitivity
 from worldmodel.training.config import load_config_dict
@@ -37,7 +38,7 @@ def load_frames(ds: LeRobotDataset, key: str, rows: np.ndarray) -> torch.Tensor:
     for r in rows:
         pos, f = ds.locate(int(r))
         out.append(ds.frames(key, pos, [f])[0])
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div(255)  # (n, C, H, W)
+    return to_float_frames(np.stack(out))  # (n, C, H, W)
 
 
 def targets(ds: LeRobotDataset, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:

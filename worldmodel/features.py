@@ -28,6 +28,13 @@ from worldmodel.datasets import ClipSpec, LeRobotDataset
 from worldmodel.predictor import pool_tokens
 
 
+def to_float_frames(frames: np.ndarray | Tensor) -> Tensor:
+    """(B, H, W, 3) uint8 frames (as envs and datasets give them) -> (B, 3, H, W) float in [0, 1]."""
+    if isinstance(frames, np.ndarray):
+        frames = torch.from_numpy(np.ascontiguousarray(frames))
+    return frames.permute(0, 3, 1, 2).float().div(255)
+
+
 @torch.no_grad()
 def encode_frames(encoder, frames: Tensor, pool: int) -> Tensor:
     """frames (B, C, H, W) float in [0, 1] -> layer-normed pooled tokens (B, N, D)."""
@@ -91,7 +98,7 @@ class FeatureStore:
             length = rows.stop - rows.start
             for s in range(0, length, batch):
                 idx = np.arange(s, min(s + batch, length))
-                frames = torch.from_numpy(dataset.frames(key, pos, idx)).permute(0, 3, 1, 2).float().div(255)
+                frames = to_float_frames(dataset.frames(key, pos, idx))
                 z = encode_frames(encoder, frames.to(device), pool)
                 arr[rows.start + s : rows.start + s + len(idx)] = z.cpu().numpy().astype(np.float16)
                 bar.update(len(idx))
@@ -165,7 +172,7 @@ class FeatureClips(Dataset):
         z = z.reshape(B, T, *z.shape[1:])  # (B, T, N, D)
         states = self.ds.columns["observation.state"][rows[:, None] + fd].astype(np.float32)  # (B, T, P)
         acts = self.ds.columns["action"][rows[:, None] + ad].astype(np.float32)  # (B, (T-1)*k, A)
-        actions = np.zeros((B, T, acts.shape[1] // (T - 1) * acts.shape[2] if T > 1 else 0), np.float32)
+        actions = np.zeros((B, T, self.spec.frameskip * acts.shape[2]), np.float32)
         if T > 1:
             actions[:, :-1] = acts.reshape(B, T - 1, -1)  # the last frame has no following action
         return {

@@ -133,7 +133,7 @@ def sequence_loss(model, z, actions, states, cfg: TrainACConfig) -> tuple[torch.
         st = (pred_s[:, :-1] - states[:, 1:]).abs().mean()
         parts["state"] = st
         loss = loss + cfg.state_weight * st
-    R = min(z.shape[1] - 1 if cfg.rollout_steps is None else cfg.rollout_steps, z.shape[1] - 1)
+    R = z.shape[1] - 1 if cfg.rollout_steps is None else min(cfg.rollout_steps, z.shape[1] - 1)
     if R >= 2 and cfg.rollout_weight > 0:
         # feed the model its own predictions (incrementally, with cached keys and values) and
         # score them against the true future, never against the input
@@ -247,7 +247,7 @@ def fit_state_probe(train: LeRobotDataset, encoder, device, frames: int = 12000,
     frames (whole random episodes, each decoded in one batch)."""
     import numpy as np
 
-    from worldmodel.features import encode_frames
+    from worldmodel.features import encode_frames, to_float_frames
     from worldmodel.state_probe import StateProbe
 
     order = np.random.default_rng(seed).permutation(train.num_episodes)
@@ -257,7 +257,7 @@ def fit_state_probe(train: LeRobotDataset, encoder, device, frames: int = 12000,
             break
         rows = train.episode_rows(int(pos))
         imgs = train.frames(key, int(pos), np.arange(rows.stop - rows.start))  # (n, H, W, 3)
-        x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(255).to(device)
+        x = to_float_frames(imgs).to(device)
         feats.append(encode_frames(encoder, x, 0).flatten(1).cpu())
         states.append(train.columns["observation.state"][rows])
         total += len(imgs)

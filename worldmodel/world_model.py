@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from worldmodel.features import encode_frames
+from worldmodel.features import encode_frames, to_float_frames
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.pretrain import load_encoder
 
@@ -100,7 +100,7 @@ class WorldModel:
         if isinstance(frames, np.ndarray):
             frames = torch.from_numpy(np.ascontiguousarray(frames))
         if frames.dtype == torch.uint8:
-            frames = frames.permute(0, 3, 1, 2).float().div(255)
+            frames = to_float_frames(frames)
         return frames.to(self.device)
 
     @torch.no_grad()
