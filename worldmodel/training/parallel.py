@@ -6,8 +6,8 @@ block its own all-gather unit, the rest in the root unit), so per-process memory
 large presets shrinks with the number of processes; between steps the parameters are DTensors.
 
 Checkpoints are written in one format for both (full, unsharded state dicts with parameter names
-as keys, optimiser state keyed by the same names), so a run started under one mode resumes
-under the other (or in one process). Gathering a sharded model is a collective: every process calls
+as keys, optimiser state keyed by the same names): the files do not depend on the mode (resuming
+under another mode than the one that wrote them is not tested). Gathering a sharded model is a collective: every process calls
 ``full_state``; only the main process writes.
 """
 
