@@ -64,6 +64,8 @@ class GoalTask(gym.Env):
     goal_names: ClassVar[tuple[str, ...]] = ()
     #: names of the proprio state entries
     state_names: ClassVar[tuple[str, ...]] = ()
+    #: proprio state entries that are joint angles in radians (world models encode them as (cos, sin))
+    angle_dims: ClassVar[tuple[int, ...]] = ()
     #: MuJoCo steps per env step
     frame_skip: ClassVar[int] = 5
     #: default camera name in the MJCF model

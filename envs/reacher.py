@@ -38,6 +38,7 @@ DAMPING = 0.6
 class ReacherEnv(GoalTask):
     goal_names = ("shoulder", "elbow")
     state_names = ("shoulder", "elbow", "shoulder_vel", "elbow_vel")
+    angle_dims = (0, 1)
 
     def _mjcf(self) -> str:
         L = LINK

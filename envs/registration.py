@@ -46,6 +46,16 @@ def resolve_task(name: str) -> str:
     raise ValueError(f"unknown task {name!r}; choose one of {sorted(ALIASES)} or {list(TASKS)}")
 
 
+def task_angle_dims(task_id: str | None) -> tuple[int, ...]:
+    """The proprio state's angle dims of one of our tasks (``()`` for an id that is not ours)."""
+    if task_id not in TASKS:
+        return ()
+    import importlib
+
+    module, cls = TASKS[task_id][0].split(":")
+    return tuple(getattr(importlib.import_module(module), cls).angle_dims)
+
+
 def make(name: str, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` accepting short names: ``envs.make("reacher", image_size=96)``."""
     return gym.make(resolve_task(name), **kwargs)

@@ -5,9 +5,10 @@ For a ``train-ac`` run: from frames of held-out episodes, roll the world model o
 
 * latent L1 error of the prediction vs the true future features, against copy-last (the context
   frame's features used as the prediction);
-* the error of the proprio state decoded from predicted features by a ridge probe fitted on
-  TRUE features of training episodes, against the same probe applied to the copied frame
-  (regressing to the mean would show up here, even when the latent error looks good);
+* the error of the proprio state decoded from predicted features by a read-out (the run's kind,
+  MLP or ridge, on the run's state encoding) fitted on TRUE features of training episodes,
+  against the same read-out applied to the copied frame (regressing to the mean would show up
+  here, even when the latent error looks good); angle errors wrapped;
 * the error of the predictor's own next-state head, against copying the last state.
 
     python experiments/eval_predictor.py --run runs/ac-pm
@@ -24,7 +25,7 @@ import torch
 
 from worldmodel.datasets import LeRobotDataset
 from worldmodel.features import FeatureStore
-from worldmodel.state_probe import StateProbe
+from worldmodel.state_probe import READOUTS, fit_readout
 from worldmodel.training.config import load_config_dict
 from worldmodel.world_model import WorldModel
 
@@ -36,6 +37,7 @@ def main() -> None:
     p.add_argument("--anchors", type=int, default=400, help="held-out start frames")
     p.add_argument("--probe-frames", type=int, default=4000)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--readout", choices=READOUTS, default=None, help="default: the run's")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     saved = load_config_dict(args.run)
@@ -54,10 +56,24 @@ def main() -> None:
     train_rows = np.concatenate([np.arange(starts[int(e)], starts[int(e)] + int(n))
                                  for e, n in zip(full.episode_index, full.lengths) if int(e) not in held])  # fmt: skip
     pr = np.sort(rng.choice(train_rows, size=min(args.probe_frames, len(train_rows)), replace=False))
-    probe = StateProbe.fit(store.rows(pr).flatten(1).numpy(), states_all[pr])
+    codec = wm.state_codec
+    kind = args.readout or json.loads((args.run / "world_model.json").read_text()).get("readout") or "ridge"
+    targets = codec.encode(torch.from_numpy(states_all[pr]).float()).numpy()
+    shuffle = np.random.default_rng(1).permutation(len(pr))  # the read-out scores the last slice
+    probe = fit_readout(kind, store.rows(pr[shuffle]).flatten(1).numpy(), targets[shuffle])
 
-    def decode(features: torch.Tensor) -> np.ndarray:
-        return probe(features).numpy()
+    def decode_error(features: torch.Tensor, true_states: np.ndarray) -> np.ndarray:
+        """Mean absolute error per row of the states decoded from features (angles wrapped)."""
+        with torch.no_grad():
+            decoded = codec.decode(probe(features))
+        return codec.difference(decoded, torch.from_numpy(true_states).float()).mean(1).numpy()
+
+    def state_error(states: np.ndarray | torch.Tensor, true_states: np.ndarray) -> np.ndarray:
+        return (
+            codec.difference(torch.as_tensor(states).float(), torch.from_numpy(true_states).float())
+            .mean(1)
+            .numpy()
+        )
 
     # held-out anchors whose H*k future exists
     anchors = []
@@ -79,18 +95,19 @@ def main() -> None:
         lat_m.append((pred[0] - true).abs().mean(dim=(1, 2)).numpy())
         lat_c.append((z0 - true).abs().mean(dim=(1, 2)).numpy())
         true_s = states_all[future]
-        st_m.append(np.abs(decode(pred[0].flatten(1)) - true_s).mean(1))
-        st_c.append(np.abs(decode(z0.flatten(1)) - true_s).mean(1))
+        st_m.append(decode_error(pred[0].flatten(1), true_s))
+        st_c.append(decode_error(z0.flatten(1).expand(H, -1), true_s))
         if pstates is not None:
-            head_m.append(np.abs(pstates[0].numpy() - true_s).mean(1))
-            head_c.append(np.abs(states_all[a] - true_s).mean(1))
+            head_m.append(state_error(pstates[0], true_s))
+            head_c.append(state_error(np.broadcast_to(states_all[a], true_s.shape), true_s))
 
     rows = {"latent L1, model": lat_m, "latent L1, copy-last": lat_c,
             "decoded-state L1, model": st_m, "decoded-state L1, copy-last": st_c}  # fmt: skip
     if head_m:
         rows |= {"state-head L1, model": head_m, "state L1, copy-last": head_c}
     means = {name: np.mean(v, axis=0) for name, v in rows.items()}
-    print(f"# {args.run}: {len(anchors)} held-out anchors, horizons 1..{H} model steps of {k} env steps")
+    print(f"# {args.run}: {len(anchors)} held-out anchors, horizons 1..{H} model steps of {k} env steps, "
+          f"{kind} read-out")  # fmt: skip
     print("| measure | " + " | ".join(f"h={h}" for h in range(1, H + 1)) + " |")
     print("|---|" + "---|" * H)
     for name, m in means.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +203,23 @@ def test_world_model_decodes_goal_state_and_weighted_cost(encoder_run, tmp_path)
     pred, pstates = wm.rollout(z[:1], s0, actions)
     latent = (pred[:, -1] - z[1]).pow(2).mean(dim=(-2, -1))
     torch.testing.assert_close(cost(actions), latent + 2.0 * (pstates[:, -1, 0] - 1.0).abs())
+
+
+def test_angle_dims_are_encoded_inside_and_wrapped_in_the_cost(encoder_run, tmp_path):
+    data, enc = encoder_run
+    cfg = dataclasses.replace(ac_config(data, enc, tmp_path / "ac"), state_angles=(0,), readout="ridge")
+    train_ac(cfg)
+    wm = WorldModel.load(tmp_path / "ac")
+    assert wm.predictor.cfg.state_dim == 5 and wm.state_codec.angles == (0,)  # x seen as (cos, sin)
+    frames = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    states, weights = wm.decode_state(frames)
+    assert states.shape == (2, 4) and weights.shape == (4,)  # env units out
+    z = wm.encode(frames)
+    s0 = torch.tensor([[3.0, 0.0, 0.0, 0.0]])
+    actions = torch.rand(6, 3, 4) * 2 - 1
+    _, pstates = wm.rollout(z[:1], s0, actions)
+    assert pstates.shape == (6, 3, 4) and bool((pstates[..., 0].abs() <= math.pi + 1e-5).all())
+    goal = torch.tensor([1.0, 0.5, 0.0, 0.0])
+    costs = [make_latent_goal_cost(wm, z[:1], s0, z[1], goal_state=g, state_weight=1.0)(actions)
+             for g in (goal, goal + torch.tensor([2 * math.pi, 0, 0, 0]))]  # fmt: skip
+    torch.testing.assert_close(costs[0], costs[1])  # a full turn is no error

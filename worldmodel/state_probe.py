@@ -1,11 +1,12 @@
-"""A learned read-out of the proprio state from one frame's encoder features.
+"""A learned read-out of the proprio state from one frame's encoder features: ridge here, an MLP
+with the same interface in ``mlp_probe`` (``fit_readout`` picks one).
 
 Fitted by ridge regression on training frames (full token grid, layer-normed features): it lets
 a planner turn a goal *image* into an estimate of the goal's proprio state, to compare with the
 predictor's predicted states. Each state dimension carries its held-out R^2 as a weight: what a
 single frame cannot show (velocities) gets about zero weight.
 
-Legend: B batch, F flattened features (N * D), P state dim.
+Legend: B batch, F flattened features (N * D), P state dim (the encoded state, see ``state_codec``).
 """
 
 from __future__ import annotations
@@ -73,3 +74,28 @@ class StateProbe:
         gram_all = gram_fit + val_x.T @ val_x
         w = solve(gram_all, xs.T @ (y - bm), len(xs), best)
         return cls(mu, sd, w, bm, r2)
+
+
+READOUTS = ("mlp", "ridge")
+
+
+def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0):
+    """A state read-out of ``kind`` (``mlp`` or ``ridge``) fitted on (n, F) features -> (n, E)
+    targets in random row order."""
+    if kind == "ridge":
+        return StateProbe.fit(x, y)
+    if kind == "mlp":
+        from worldmodel.mlp_probe import MLPProbe
+
+        return MLPProbe.fit(x, y, seed=seed)
+    raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
+
+
+def readout_from_tensors(kind: str, t: dict[str, Tensor], device="cpu"):
+    if kind == "ridge":
+        return StateProbe.from_tensors(t, device)
+    if kind == "mlp":
+        from worldmodel.mlp_probe import MLPProbe
+
+        return MLPProbe.from_tensors(t, device)
+    raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")

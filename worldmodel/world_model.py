@@ -9,6 +9,9 @@ plan and the goal image's embedding (standardised features; mean over tokens and
 squared L2), optionally plus ``state_weight`` x the L1 distance between the predicted proprio
 state and a goal proprio state (when one is known, e.g. recorded with a dataset goal frame).
 
+States enter and leave in the env's units; inside, the predictor and the state read-out see the
+``StateCodec``'s encoding (joint angles as (cos, sin)), and the proprio term wraps angle errors.
+
 Legend: S candidates, H horizon (model steps), C context frames, N tokens, D width,
 A model action dim (k env actions), P state dim.
 """
@@ -27,6 +30,7 @@ from torch import Tensor
 from worldmodel.features import encode_frames, to_float_frames
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.pretrain import load_encoder
+from worldmodel.state_codec import StateCodec
 
 CostFn = Callable[[Tensor], Tensor]
 
@@ -41,11 +45,13 @@ class WorldModel:
         pool: int,
         frameskip: int,
         state_probe=None,
+        state_codec: StateCodec | None = None,
     ):
         self.encoder, self.predictor = encoder.eval(), predictor.eval()
         self.mean, self.std = mean, std
         self.pool, self.frameskip = pool, frameskip
         self.state_probe = state_probe
+        self.state_codec = state_codec or StateCodec(predictor.cfg.state_dim)
         self.device = next(predictor.parameters()).device
         self.bf16 = False  # set True on CUDA: encoder and rollouts under bf16 autocast
 
@@ -71,12 +77,15 @@ class WorldModel:
         predictor = predictor.to(device).requires_grad_(False)
         mean = torch.tensor(spec["mean"], dtype=torch.float32, device=device)
         std = torch.tensor(spec["std"], dtype=torch.float32, device=device)
+        angles = tuple(spec.get("state_angles", ()))
+        codec = StateCodec(spec.get("state_dim", predictor.cfg.state_dim - len(angles)), angles)
         probe = None
         if (run / "state_probe.safetensors").exists():
-            from worldmodel.state_probe import StateProbe
+            from worldmodel.state_probe import readout_from_tensors
 
-            probe = StateProbe.from_tensors(load_file(str(run / "state_probe.safetensors")), device)
-        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"], probe)
+            tensors = load_file(str(run / "state_probe.safetensors"))
+            probe = readout_from_tensors(spec.get("readout") or "ridge", tensors, device)
+        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"], probe, codec)
 
     @classmethod
     def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
@@ -120,16 +129,18 @@ class WorldModel:
             raise ValueError("this world model has no state read-out (train it with proprio states)")
         frames = self._frames(frames)
         z = encode_frames(self.encoder, frames, 0)  # full grid, layer-normed
-        return self.state_probe(z.flatten(1)), self.state_probe.dim_weights
+        codec = self.state_codec
+        return codec.decode(self.state_probe(z.flatten(1))), codec.raw_weights(self.state_probe.dim_weights)
 
     @torch.no_grad()
     def rollout(
         self, z0: Tensor, states0: Tensor | None, actions: Tensor, past_actions: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
         """z0 (C, N, D), states0 (C, P), actions (S, H, A) -> predicted (S, H, N, D), states (S, H, P)."""
+        s0 = self.state_codec.encode(states0) if self.uses_state and states0 is not None else None
         with self._autocast():
-            z, s = self.predictor.rollout(z0, states0 if self.uses_state else None, actions, past_actions)
-        return z.float(), (None if s is None else s.float())
+            z, s = self.predictor.rollout(z0, s0, actions, past_actions)
+        return z.float(), (None if s is None else self.state_codec.decode(s.float()))
 
     @staticmethod
     def distance(pred: Tensor, goal: Tensor, metric: str = "l2") -> Tensor:
@@ -164,9 +175,8 @@ def make_latent_goal_cost(
         c = model.distance(pred[:, -1], z_goal, metric)
         if state_weight:
             w = torch.ones_like(goal_state) if state_dims is None else state_dims
-            c = c + state_weight * ((states[:, -1] - goal_state).abs() * w).sum(dim=-1) / w.sum().clamp_min(
-                1e-8
-            )
+            err = model.state_codec.difference(states[:, -1], goal_state)  # (S, P), angles wrapped
+            c = c + state_weight * (err * w).sum(dim=-1) / w.sum().clamp_min(1e-8)
         return c.to(actions.device, actions.dtype)
 
     return cost
