@@ -16,6 +16,7 @@ import math
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import trange
 
 
 class MLPProbe(nn.Module):
@@ -57,7 +58,7 @@ class MLPProbe(nn.Module):
     @classmethod
     def fit(
         cls, x: np.ndarray, y: np.ndarray, held_out: float = 0.2, hidden: int = 256, steps: int = 2000,
-        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0,
+        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, progress: bool = False,
     ) -> MLPProbe:  # fmt: skip
         """Fit on (n, F) features -> (n, E) targets (rows in random order: the last ``held_out``
         slice scores the per-dimension R^2). AdamW with a cosine learning-rate decay, MSE on
@@ -78,7 +79,7 @@ class MLPProbe(nn.Module):
         probe.y_std.copy_(fit_y.std(0) + 1e-6)
         xs, ys = (fit_x - probe.mean) / probe.std, (fit_y - probe.y_mean) / probe.y_std
         opt = torch.optim.AdamW(probe.net.parameters(), lr=lr, weight_decay=weight_decay)
-        for step in range(steps):
+        for step in trange(steps, desc="fitting the state read-out", disable=not progress, leave=False):
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
             i = torch.randint(0, len(xs), (min(batch, len(xs)),), generator=gen)

@@ -79,7 +79,7 @@ class StateProbe:
 READOUTS = ("mlp", "ridge")
 
 
-def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0):
+def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress: bool = False):
     """A state read-out of ``kind`` (``mlp`` or ``ridge``) fitted on (n, F) features -> (n, E)
     targets in random row order."""
     if kind == "ridge":
@@ -87,7 +87,7 @@ def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0):
     if kind == "mlp":
         from worldmodel.mlp_probe import MLPProbe
 
-        return MLPProbe.fit(x, y, seed=seed)
+        return MLPProbe.fit(x, y, seed=seed, progress=progress)
     raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
 
 

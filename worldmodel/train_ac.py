@@ -256,23 +256,30 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     if done >= loop.steps:
         weights = full_state(model, rt)  # collective under FSDP2
         if rt.main:
-            probe = fit_state_probe(train, encoder, rt.device, codec, cfg.readout) if cfg.use_state else None
+            probe = None
+            if cfg.use_state:
+                probe = fit_state_probe(train, encoder, rt.device, codec, cfg.readout, progress=loop.progress)
             export_world_model(weights, pcfg, cfg, store, run, codec, probe)
     return metrics
 
 
 def fit_state_probe(
-    train: LeRobotDataset, encoder, device, codec: StateCodec, kind: str = "mlp", frames: int = 12000, seed: int = 0
+    train: LeRobotDataset, encoder, device, codec: StateCodec, kind: str = "mlp", frames: int = 12000, seed: int = 0,
+    progress: bool = False,
 ):  # fmt: skip
     """Read-out (``kind``: mlp or ridge) of the encoded proprio state from full-grid features of
     about ``frames`` training frames (whole random episodes, each decoded in one batch)."""
     import numpy as np
+    from tqdm import tqdm
 
     from worldmodel.features import encode_frames, to_float_frames
     from worldmodel.state_probe import fit_readout
 
     order = np.random.default_rng(seed).permutation(train.num_episodes)
     key, feats, states, total = train.video_keys[0], [], [], 0
+    bar = tqdm(
+        total=frames, desc="state read-out: encoding frames", unit="frame", disable=not progress, leave=False
+    )
     for pos in order:
         if total >= frames:
             break
@@ -282,10 +289,12 @@ def fit_state_probe(
         feats.append(encode_frames(encoder, x, 0).flatten(1).cpu())
         states.append(train.columns["observation.state"][rows])
         total += len(imgs)
+        bar.update(len(imgs))
+    bar.close()
     # shuffle rows so the held-out slice of the fit is not a block of similar frames
     x, y = torch.cat(feats).numpy(), codec.encode(torch.from_numpy(np.concatenate(states)).float()).numpy()
     perm = np.random.default_rng(seed + 1).permutation(len(x))
-    return fit_readout(kind, x[perm], y[perm], seed=seed)
+    return fit_readout(kind, x[perm], y[perm], seed=seed, progress=progress)
 
 
 def export_world_model(
