@@ -70,7 +70,9 @@ def main() -> None:
 
     def state_error(states: np.ndarray | torch.Tensor, true_states: np.ndarray) -> np.ndarray:
         return (
-            codec.difference(torch.as_tensor(states).float(), torch.from_numpy(true_states).float())
+            codec.difference(
+                torch.as_tensor(np.array(states, np.float32)), torch.from_numpy(true_states).float()
+            )
             .mean(1)
             .numpy()
         )

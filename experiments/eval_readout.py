@@ -7,7 +7,9 @@ wrapped), and the share of frames whose every read dim (``--dims``) is within ``
 
 * ridge on the raw state (the read-out before angle encoding),
 * ridge on the encoded state (angle dims as (cos, sin), decoded by atan2),
-* MLP on the encoded state (``train-ac``'s default read-out).
+* MLP on the encoded state;
+
+and which of the last two ``train-ac``'s default read-out (``auto``) would keep.
 
     python experiments/eval_readout.py --data /tmp/bench/Reacher-v0/data --encoder /tmp/bench/Reacher-v0/encoder --dims 0 1 --tol 0.05
 """
@@ -78,17 +80,23 @@ def main() -> None:
         + f" | all within {args.tol} | fit s |"
     )
     print("|---|" + "---|" * (len(dims) + 2))
+    fitted = {}
     for label, kind, c in (("ridge, raw state", "ridge", plain), ("ridge, encoded state", "ridge", codec),
                            ("MLP, encoded state", "mlp", codec)):  # fmt: skip
         t = time.time()
         targets = c.encode(torch.from_numpy(y_tr[perm])).numpy()
         probe = fit_readout(kind, x_tr[perm], targets)
+        fitted[label] = probe
         with torch.no_grad():
             decoded = c.decode(probe(torch.from_numpy(x_te)))
         err = codec.difference(decoded, torch.from_numpy(y_te)).numpy()[:, dims]
         within = float((err < args.tol).all(1).mean())
         cells = " | ".join(f"{v:.3f}" for v in err.mean(0))
         print(f"| {label} | {cells} | {100 * within:.1f}% | {time.time() - t:.0f} |", flush=True)
+    ridge, mlp = fitted["ridge, encoded state"], fitted["MLP, encoded state"]
+    pick = "MLP" if float(mlp.dim_weights.mean()) >= float(ridge.dim_weights.mean()) else "ridge"
+    print(f"# train-ac's default read-out (auto) keeps: {pick} (mean held-out R^2 of the fit: "
+          f"MLP {float(mlp.dim_weights.mean()):.3f}, ridge {float(ridge.dim_weights.mean()):.3f})")  # fmt: skip
 
 
 if __name__ == "__main__":

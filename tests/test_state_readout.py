@@ -50,12 +50,19 @@ def test_mlp_read_out_learns_a_non_linear_state_that_ridge_cannot():
     err_mlp = float((mlp(test)[:, 0] - torch.from_numpy(y[-600:, 0])).abs().mean())
     err_ridge = float((ridge(test)[:, 0] - torch.from_numpy(y[-600:, 0])).abs().mean())
     assert err_mlp < 0.3 * err_ridge, (err_mlp, err_ridge)
-    assert mlp.dim_weights[0] > 0.8 and mlp.dim_weights[1] < 0.1  # trust follows held-out R^2
+    assert mlp.dim_weights[0] > 0.8 and mlp.dim_weights[1] == 0.0  # trust follows held-out R^2
+    # the noise dim is not read (its screening R^2 is below 0.5): it is the training mean
+    assert mlp.kept.tolist() == [True, False]
+    assert torch.allclose(mlp(test)[:, 1], mlp.y_mean[1].expand(600))
     # saved tensors rebuild the same read-out
     again = readout_from_tensors("mlp", mlp.tensors())
     assert torch.equal(again(test), mlp(test))
     with pytest.raises(ValueError, match="unknown state read-out"):
         fit_readout("knn", x, y)
+    # auto keeps whichever reads the held-out slice better
+    assert isinstance(fit_readout("auto", x, y), MLPProbe)
+    linear = np.stack([x[:, :3].sum(1), x[:, 3]], axis=1)
+    assert isinstance(fit_readout("auto", x, linear), StateProbe)
 
 
 def test_task_angle_dims_come_from_the_task():

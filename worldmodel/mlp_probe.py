@@ -20,25 +20,32 @@ from tqdm import trange
 
 
 class MLPProbe(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, hidden: int = 256):
+    """The MLP reads the ``kept`` dims; the others (what a frame does not show, e.g. velocities)
+    are their training mean with zero trust."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int = 256, kept: Tensor | None = None):
         super().__init__()
+        kept = torch.ones(out_dim, dtype=torch.bool) if kept is None else kept.bool()
         self.register_buffer("mean", torch.zeros(in_dim))
         self.register_buffer("std", torch.ones(in_dim))
         self.register_buffer("y_mean", torch.zeros(out_dim))
         self.register_buffer("y_std", torch.ones(out_dim))
         self.register_buffer("r2", torch.zeros(out_dim))
+        self.register_buffer("kept", kept)
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden),
             nn.GELU(),
             nn.Linear(hidden, hidden),
             nn.GELU(),
-            nn.Linear(hidden, out_dim),
+            nn.Linear(hidden, int(kept.sum())),
         )
 
     def forward(self, features: Tensor) -> Tensor:
         """features (B, F) -> decoded (encoded) states (B, E)."""
         x = (features.float() - self.mean) / self.std
-        return self.net(x) * self.y_std + self.y_mean
+        out = self.y_mean.expand(len(x), -1).clone()
+        out[:, self.kept] = self.net(x) * self.y_std[self.kept] + self.y_mean[self.kept]
+        return out
 
     @property
     def dim_weights(self) -> Tensor:
@@ -51,35 +58,59 @@ class MLPProbe(nn.Module):
     @classmethod
     def from_tensors(cls, t: dict[str, Tensor], device="cpu") -> MLPProbe:
         hidden, in_dim = t["net.0.weight"].shape
-        probe = cls(in_dim, t["net.4.weight"].shape[0], hidden)
+        probe = cls(in_dim, len(t["r2"]), hidden, kept=t["kept"])
         probe.load_state_dict(t)
         return probe.to(device).eval().requires_grad_(False)
 
     @classmethod
     def fit(
         cls, x: np.ndarray, y: np.ndarray, held_out: float = 0.2, hidden: int = 256, steps: int = 2000,
-        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, progress: bool = False,
+        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, keep: float = 0.5, seed: int = 0,
+        progress: bool = False,
     ) -> MLPProbe:  # fmt: skip
         """Fit on (n, F) features -> (n, E) targets (rows in random order: the last ``held_out``
         slice scores the per-dimension R^2). AdamW with a cosine learning-rate decay, MSE on
-        standardised targets."""
+        standardised targets.
+
+        A screening fit (``steps // 4``) first finds the dims read with held-out R^2 >= ``keep``;
+        the final fit reads only those: fitting dims a frame does not show (velocities) alongside
+        spoils the rest (reacher: 31% of held-out frames within 0.05 rad on both joints with
+        them, 89% without).
+        """
         x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
         y = torch.as_tensor(np.asarray(y), dtype=torch.float32)
         n_test = max(int(held_out * len(x)), 1)
         if len(x) - n_test < 2:
             raise ValueError(f"an MLP read-out needs more than {len(x)} frames")
-        fit_x, fit_y, val_x, val_y = x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]
+        split = (x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:])
+        screen = cls._fit_once(
+            *split, None, hidden, max(steps // 4, 1), batch, lr, weight_decay, seed, progress
+        )
+        kept = screen.r2 >= keep
+        if not kept.any() or kept.all():
+            kept = torch.ones_like(kept)
+        probe = cls._fit_once(*split, kept, hidden, steps, batch, lr, weight_decay, seed, progress)
+        probe.r2[~kept] = 0.0  # a constant read-out
+        return probe
+
+    @classmethod
+    def _fit_once(
+        cls, fit_x: Tensor, fit_y: Tensor, val_x: Tensor, val_y: Tensor, kept: Tensor | None, hidden: int,
+        steps: int, batch: int, lr: float, weight_decay: float, seed: int, progress: bool,
+    ) -> MLPProbe:  # fmt: skip
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            probe = cls(x.shape[1], y.shape[1], hidden)
+            probe = cls(fit_x.shape[1], fit_y.shape[1], hidden, kept)
         probe.mean.copy_(fit_x.mean(0))
         probe.std.copy_(fit_x.std(0) + 1e-6)
         probe.y_mean.copy_(fit_y.mean(0))
         probe.y_std.copy_(fit_y.std(0) + 1e-6)
-        xs, ys = (fit_x - probe.mean) / probe.std, (fit_y - probe.y_mean) / probe.y_std
+        xs = (fit_x - probe.mean) / probe.std
+        ys = ((fit_y - probe.y_mean) / probe.y_std)[:, probe.kept]
         opt = torch.optim.AdamW(probe.net.parameters(), lr=lr, weight_decay=weight_decay)
-        for step in trange(steps, desc="fitting the state read-out", disable=not progress, leave=False):
+        desc = "state read-out: " + ("screening dims" if kept is None else "fitting")
+        for step in trange(steps, desc=desc, disable=not progress, leave=False):
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
             i = torch.randint(0, len(xs), (min(batch, len(xs)),), generator=gen)

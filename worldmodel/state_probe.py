@@ -76,22 +76,33 @@ class StateProbe:
         return cls(mu, sd, w, bm, r2)
 
 
-READOUTS = ("mlp", "ridge")
+READOUTS = ("auto", "mlp", "ridge")
 
 
 def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress: bool = False):
-    """A state read-out of ``kind`` (``mlp`` or ``ridge``) fitted on (n, F) features -> (n, E)
-    targets in random row order."""
+    """A state read-out of ``kind`` fitted on (n, F) features -> (n, E) targets in random row
+    order: ``ridge``, ``mlp``, or ``auto``: both, keeping the one with the higher mean held-out
+    R^2 (both are scored on the same last slice of the rows)."""
+    if kind not in READOUTS:
+        raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
     if kind == "ridge":
         return StateProbe.fit(x, y)
-    if kind == "mlp":
-        from worldmodel.mlp_probe import MLPProbe
+    from worldmodel.mlp_probe import MLPProbe
 
-        return MLPProbe.fit(x, y, seed=seed, progress=progress)
-    raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
+    mlp = MLPProbe.fit(x, y, seed=seed, progress=progress)
+    if kind == "mlp":
+        return mlp
+    ridge = StateProbe.fit(x, y)
+    return mlp if float(mlp.dim_weights.mean()) >= float(ridge.dim_weights.mean()) else ridge
+
+
+def readout_kind(probe) -> str:
+    """``mlp`` or ``ridge``: what ``fit_readout`` returned (how to load it back)."""
+    return "ridge" if isinstance(probe, StateProbe) else "mlp"
 
 
 def readout_from_tensors(kind: str, t: dict[str, Tensor], device="cpu"):
+    """A read-out saved with ``tensors()``; ``kind`` as ``readout_kind`` named it."""
     if kind == "ridge":
         return StateProbe.from_tensors(t, device)
     if kind == "mlp":
