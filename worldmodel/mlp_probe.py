@@ -63,38 +63,42 @@ class MLPProbe(nn.Module):
         return probe.to(device).eval().requires_grad_(False)
 
     @classmethod
+    def screening(
+        cls, x: np.ndarray, y: np.ndarray, held_out: float = 0.2, steps: int = 500, seed: int = 0,
+        progress: bool = False,
+    ) -> MLPProbe:  # fmt: skip
+        """A short fit of every dim: its held-out R^2 says which dims an MLP can read."""
+        return cls._fit_once(*_split(x, y, held_out), None, None, steps=steps, seed=seed, progress=progress)
+
+    @classmethod
     def fit(
         cls, x: np.ndarray, y: np.ndarray, held_out: float = 0.2, hidden: int = 256, steps: int = 2000,
         batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, keep: float = 0.8, seed: int = 0,
-        progress: bool = False,
+        progress: bool = False, screen: MLPProbe | None = None,
     ) -> MLPProbe:  # fmt: skip
         """Fit on (n, F) features -> (n, E) targets (rows in random order: the last ``held_out``
         slice scores the per-dimension R^2). AdamW with a cosine learning-rate decay, MSE on
         standardised targets.
 
-        A screening fit (``steps // 4``) first finds the dims read with held-out R^2 >= ``keep``;
-        the final fit reads only those, each dim's loss scaled by 1 / its screening residual.
-        Fitting what a frame does not show (velocities, read only through their correlation with
-        the pose) alongside spoils the rest: on the reacher, 31% of held-out frames had both joints
-        within 0.05 rad with velocities fitted alike, 69% with the residual weighting, 89% reading
-        the pose alone (``experiments/eval_readout.py``).
+        A screening fit (``screening``, unless one is given) first finds the dims read with
+        held-out R^2 >= ``keep``; the final fit reads only those, each dim's loss scaled by 1 / its
+        screening residual. Fitting what a frame does not show (velocities, read only through
+        their correlation with the pose) alongside spoils the rest: on the reacher, 31% of
+        held-out frames had both joints within 0.05 rad with velocities fitted alike, 69% with the
+        residual weighting, 89% reading the pose alone (``experiments/eval_readout.py``).
         """
-        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        y = torch.as_tensor(np.asarray(y), dtype=torch.float32)
-        n_test = max(int(held_out * len(x)), 1)
-        if len(x) - n_test < 2:
-            raise ValueError(f"an MLP read-out needs more than {len(x)} frames")
-        split = (x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:])
-        opts = dict(
-            hidden=hidden, batch=batch, lr=lr, weight_decay=weight_decay, seed=seed, progress=progress
-        )
-        screen = cls._fit_once(*split, None, None, steps=max(steps // 4, 1), **opts)
+        split = _split(x, y, held_out)
+        if screen is None:
+            screen = cls.screening(x, y, held_out, max(steps // 4, 1), seed, progress)
         kept = screen.r2 >= keep
         if not kept.any():
             kept = torch.ones_like(kept)
         # each kept dim's loss scaled by 1 / its screening residual (a Gaussian likelihood with
         # per-dim noise): well-read dims are not drowned out by partly readable ones
         residual = (1 - screen.r2[kept]).clamp(1e-3, 1.0)
+        opts = dict(
+            hidden=hidden, batch=batch, lr=lr, weight_decay=weight_decay, seed=seed, progress=progress
+        )
         probe = cls._fit_once(*split, kept, residual.reciprocal(), steps=steps, **opts)
         probe.r2[~kept] = 0.0  # a constant read-out
         return probe
@@ -102,8 +106,8 @@ class MLPProbe(nn.Module):
     @classmethod
     def _fit_once(
         cls, fit_x: Tensor, fit_y: Tensor, val_x: Tensor, val_y: Tensor, kept: Tensor | None,
-        loss_weights: Tensor | None, hidden: int, steps: int, batch: int, lr: float, weight_decay: float, seed: int,
-        progress: bool,
+        loss_weights: Tensor | None, steps: int, hidden: int = 256, batch: int = 256, lr: float = 1e-3,
+        weight_decay: float = 1e-4, seed: int = 0, progress: bool = False,
     ) -> MLPProbe:  # fmt: skip
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
@@ -131,3 +135,13 @@ class MLPProbe(nn.Module):
             err = (probe(val_x) - val_y).pow(2).mean(0)
         probe.r2.copy_(1 - err / val_y.var(0).clamp_min(1e-12))
         return probe
+
+
+def _split(x: np.ndarray, y: np.ndarray, held_out: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(fit x, fit y, held-out x, held-out y): the last ``held_out`` share of the rows held out."""
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.float32)
+    n_test = max(int(held_out * len(x)), 1)
+    if len(x) - n_test < 2:
+        raise ValueError(f"an MLP read-out needs more than {len(x)} frames")
+    return x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]

@@ -5,7 +5,7 @@ shows an angle through its cosine and sine, not linearly. So the predictor's sta
 the goal-state read-out work on an encoded state in which each angle dimension is replaced by its
 (cos, sin) pair; outside the world model states stay in the env's units. On the reacher
 (600-step encoder, 40 held-out episodes) a ridge read-out of (cos, sin) misread the elbow by
-0.33 rad against 0.76 rad for the raw angles (``python experiments/eval_readout.py``).
+0.38 rad against 0.76 rad for the raw angles (``python experiments/eval_readout.py``).
 
 Legend: P raw state dim, E encoded state dim (P + number of angle dims).
 """
