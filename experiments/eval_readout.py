@@ -94,9 +94,11 @@ def main() -> None:
         cells = " | ".join(f"{v:.3f}" for v in err.mean(0))
         print(f"| {label} | {cells} | {100 * within:.1f}% | {time.time() - t:.0f} |", flush=True)
     ridge, mlp = fitted["ridge, encoded state"], fitted["MLP, encoded state"]
-    pick = "MLP" if float(mlp.dim_weights.mean()) >= float(ridge.dim_weights.mean()) else "ridge"
-    print(f"# train-ac's default read-out (auto) keeps: {pick} (mean held-out R^2 of the fit: "
-          f"MLP {float(mlp.dim_weights.mean()):.3f}, ridge {float(ridge.dim_weights.mean()):.3f})")  # fmt: skip
+    read = mlp.kept
+    r2_mlp, r2_ridge = float(mlp.dim_weights[read].mean()), float(ridge.dim_weights[read].mean())
+    pick = "MLP" if r2_mlp >= r2_ridge else "ridge"
+    print(f"# train-ac's default read-out (auto) keeps: {pick} (mean held-out R^2 of the fits on the "
+          f"{int(read.sum())} dims the MLP reads: MLP {r2_mlp:.3f}, ridge {r2_ridge:.3f})")  # fmt: skip
 
 
 if __name__ == "__main__":

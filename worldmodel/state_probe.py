@@ -83,7 +83,8 @@ def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress
     """A state read-out of ``kind`` fitted on (n, F) features -> (n, E) targets in random row
     order: ``ridge``, ``mlp``, or ``auto``: the ridge, unless a short MLP fit already reads some
     dim better (held-out R^2 higher by 0.01); then the full MLP, kept if its mean held-out R^2
-    is at least the ridge's (all are scored on the same last slice of the rows)."""
+    on the dims it reads is at least the ridge's on them (all are scored on the same last slice
+    of the rows; the dims the MLP leaves out are those a frame barely shows, e.g. velocities)."""
     if kind not in READOUTS:
         raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
     if kind == "ridge":
@@ -97,7 +98,8 @@ def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress
     if not bool((screen.dim_weights > ridge.dim_weights + 0.01).any()):
         return ridge  # the MLP would read nothing better
     mlp = MLPProbe.fit(x, y, seed=seed, progress=progress, screen=screen)
-    return mlp if float(mlp.dim_weights.mean()) >= float(ridge.dim_weights.mean()) else ridge
+    read = mlp.kept
+    return mlp if float(mlp.dim_weights[read].mean()) >= float(ridge.dim_weights[read].mean()) else ridge
 
 
 def readout_kind(probe) -> str:
