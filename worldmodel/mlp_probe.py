@@ -18,6 +18,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import trange
 
+#: held-out R^2 a screening fit must reach on a dim for the MLP to read it
+MLP_KEEP = 0.8
+
 
 class MLPProbe(nn.Module):
     """The MLP reads the ``kept`` dims; the others (what a frame does not show, e.g. velocities)
@@ -73,7 +76,7 @@ class MLPProbe(nn.Module):
     @classmethod
     def fit(
         cls, x: np.ndarray, y: np.ndarray, held_out: float = 0.2, hidden: int = 256, steps: int = 2000,
-        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, keep: float = 0.8, seed: int = 0,
+        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, keep: float = MLP_KEEP, seed: int = 0,
         progress: bool = False, screen: MLPProbe | None = None,
     ) -> MLPProbe:  # fmt: skip
         """Fit on (n, F) features -> (n, E) targets (rows in random order: the last ``held_out``

@@ -82,20 +82,21 @@ READOUTS = ("auto", "mlp", "ridge")
 def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress: bool = False):
     """A state read-out of ``kind`` fitted on (n, F) features -> (n, E) targets in random row
     order: ``ridge``, ``mlp``, or ``auto``: the ridge, unless a short MLP fit already reads some
-    dim better (held-out R^2 higher by 0.01); then the full MLP, kept if its mean held-out R^2
+    dim it would keep better (held-out R^2 higher by 0.01); then the full MLP, kept if its mean held-out R^2
     on the dims it reads is at least the ridge's on them (all are scored on the same last slice
     of the rows; the dims the MLP leaves out are those a frame barely shows, e.g. velocities)."""
     if kind not in READOUTS:
         raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
     if kind == "ridge":
         return StateProbe.fit(x, y)
-    from worldmodel.mlp_probe import MLPProbe
+    from worldmodel.mlp_probe import MLP_KEEP, MLPProbe
 
     screen = MLPProbe.screening(x, y, seed=seed, progress=progress)
     if kind == "mlp":
         return MLPProbe.fit(x, y, seed=seed, progress=progress, screen=screen)
     ridge = StateProbe.fit(x, y)
-    if not bool((screen.dim_weights > ridge.dim_weights + 0.01).any()):
+    readable = screen.dim_weights >= MLP_KEEP  # the dims a full MLP fit would read
+    if not bool((screen.dim_weights > ridge.dim_weights + 0.01)[readable].any()):
         return ridge  # the MLP would read nothing better
     mlp = MLPProbe.fit(x, y, seed=seed, progress=progress, screen=screen)
     read = mlp.kept
