@@ -95,7 +95,7 @@ def main() -> None:
         print(f"| {label} | {cells} | {100 * within:.1f}% | {time.time() - t:.0f} |", flush=True)
     ridge, mlp = fitted["ridge, encoded state"], fitted["MLP, encoded state"]
     read = mlp.kept
-    r2_mlp, r2_ridge = float(mlp.dim_weights[read].mean()), float(ridge.dim_weights[read].mean())
+    r2_mlp, r2_ridge = float(mlp.r2[read].clamp(0, 1).mean()), float(ridge.r2[read].clamp(0, 1).mean())
     pick = "MLP" if r2_mlp >= r2_ridge else "ridge"
     print(f"# train-ac's default read-out (auto) keeps: {pick} (mean held-out R^2 of the fits on the "
           f"{int(read.sum())} dims the MLP reads: MLP {r2_mlp:.3f}, ridge {r2_ridge:.3f})")  # fmt: skip

@@ -18,8 +18,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import trange
 
-#: held-out R^2 a screening fit must reach on a dim for the MLP to read it
-MLP_KEEP = 0.8
+from worldmodel.state_probe import MIN_TRUST, trust
 
 
 class MLPProbe(nn.Module):
@@ -52,8 +51,9 @@ class MLPProbe(nn.Module):
 
     @property
     def dim_weights(self) -> Tensor:
-        """(E,) how much each decoded dimension can be trusted: held-out R^2 clipped to [0, 1]."""
-        return self.r2.clamp(0.0, 1.0)
+        """(E,) how much each decoded dimension can be trusted: held-out R^2 clipped to [0, 1],
+        zero below ``MIN_TRUST``."""
+        return trust(self.r2)
 
     def tensors(self) -> dict[str, Tensor]:
         return {k: v.detach() for k, v in self.state_dict().items()}
@@ -76,7 +76,7 @@ class MLPProbe(nn.Module):
     @classmethod
     def fit(
         cls, x: np.ndarray, y: np.ndarray, held_out: float = 0.2, hidden: int = 256, steps: int = 2000,
-        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, keep: float = MLP_KEEP, seed: int = 0,
+        batch: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, keep: float = MIN_TRUST, seed: int = 0,
         progress: bool = False, screen: MLPProbe | None = None,
     ) -> MLPProbe:  # fmt: skip
         """Fit on (n, F) features -> (n, E) targets (rows in random order: the last ``held_out``
