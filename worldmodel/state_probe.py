@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: held-out R^2 below which a read dim gets no weight (and the MLP read-out does not read it):
-#: on the U-maze, velocity dims read with R^2 0.07-0.2 and weighted by it cost planning success
+#: held-out R^2 below which a read dim gets no weight (and the MLP read-out does not read it), so
+#: ridge and MLP trust the same dims; one frame shows velocities only through their correlation
+#: with the pose. Measured effect within noise (150 episodes): U-maze 86.0% -> 87.3%, point mass
+#: 82.7% -> 78.7%.
 MIN_TRUST = 0.8
 
 

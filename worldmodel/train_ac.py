@@ -86,7 +86,7 @@ class TrainACConfig:
     task's, when the dataset's robot type is one of our tasks; none otherwise)"""
     readout: Literal["auto", "mlp", "ridge"] = "auto"
     """the goal-state read-out from a frame's features: ridge, an MLP, or auto: whichever reads
-    held-out frames better (reacher: MLP, elbow error 0.02 vs 0.38 rad; point mass: ridge)"""
+    held-out frames better (reacher: the MLP, elbow error 0.024 vs 0.383 rad)"""
     tf_weight: float = 1.0
     rollout_weight: float = 1.0
     state_weight: float = 1.0
