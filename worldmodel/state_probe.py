@@ -94,9 +94,10 @@ READOUTS = ("auto", "mlp", "ridge")
 def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress: bool = False):
     """A state read-out of ``kind`` fitted on (n, F) features -> (n, E) targets in random row
     order: ``ridge``, ``mlp``, or ``auto``: the ridge, unless a short MLP fit already reads some
-    dim it would keep better (held-out R^2 higher by 0.01); then the full MLP, kept if its mean held-out R^2
-    on the dims it reads is at least the ridge's on them (all are scored on the same last slice
-    of the rows; the dims the MLP leaves out are those a frame barely shows, e.g. velocities)."""
+    dim it would keep better (held-out R^2 higher by 0.01); then the full MLP, kept if its mean
+    held-out R^2 on the dims it reads is at least the ridge's on them (all are scored on the
+    same last slice of the rows; the dims the MLP leaves out are those a frame barely shows,
+    e.g. velocities)."""
     if kind not in READOUTS:
         raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
     if kind == "ridge":
