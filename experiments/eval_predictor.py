@@ -25,7 +25,7 @@ import torch
 
 from worldmodel.datasets import LeRobotDataset
 from worldmodel.features import FeatureStore
-from worldmodel.state_probe import READOUTS, fit_readout
+from worldmodel.state_probe import READOUTS, fit_readout, readout_kind
 from worldmodel.training.config import load_config_dict
 from worldmodel.world_model import WorldModel
 
@@ -57,7 +57,7 @@ def main() -> None:
                                  for e, n in zip(full.episode_index, full.lengths) if int(e) not in held])  # fmt: skip
     pr = np.sort(rng.choice(train_rows, size=min(args.probe_frames, len(train_rows)), replace=False))
     codec = wm.state_codec
-    kind = args.readout or json.loads((args.run / "world_model.json").read_text()).get("readout") or "ridge"
+    kind = args.readout or (readout_kind(wm.state_probe) if wm.state_probe is not None else "ridge")
     targets = codec.encode(torch.from_numpy(states_all[pr]).float()).numpy()
     shuffle = np.random.default_rng(1).permutation(len(pr))  # the read-out scores the last slice
     probe = fit_readout(kind, store.rows(pr[shuffle]).flatten(1).numpy(), targets[shuffle])

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from worldmodel.datasets import LeRobotDataset
-from worldmodel.features import encode_frames, to_float_frames
+from worldmodel.features import episode_features
 from worldmodel.pretrain import load_encoder
 from worldmodel.state_codec import StateCodec
 from worldmodel.state_probe import fit_readout
@@ -56,16 +56,10 @@ def main() -> None:
     codec, plain = StateCodec(P, tuple(angles)), StateCodec(P)
     dims = args.dims if args.dims is not None else list(range(P))
     encoder = load_encoder(args.encoder, "cpu")
-    key = ds.video_keys[0]
 
     def encode(positions) -> tuple[np.ndarray, np.ndarray]:
-        feats, states = [], []
-        for pos in positions:
-            rows = ds.episode_rows(pos)
-            imgs = ds.frames(key, pos, np.arange(rows.stop - rows.start))
-            feats.append(encode_frames(encoder, to_float_frames(imgs), 0).flatten(1).numpy())
-            states.append(ds.columns["observation.state"][rows])
-        return np.concatenate(feats), np.concatenate(states).astype(np.float32)
+        feats, states = zip(*episode_features(ds, encoder, positions))
+        return torch.cat(feats).numpy(), np.concatenate(states).astype(np.float32)
 
     t = time.time()
     x_tr, y_tr = encode(range(args.train_episodes))

@@ -15,6 +15,7 @@ Legend: B batch, T frames, N tokens per frame (pooled), D width, A action dim, P
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,20 @@ def encode_frames(encoder, frames: Tensor, pool: int) -> Tensor:
     z = encoder(video)[:, 0]  # (B, grid*grid, D)
     z = F.layer_norm(z, z.shape[-1:])
     return pool_tokens(z, encoder.cfg.grid, pool)
+
+
+@torch.no_grad()
+def episode_features(
+    dataset: LeRobotDataset, encoder, positions, device: str | torch.device = "cpu"
+) -> Iterator[tuple[Tensor, np.ndarray]]:
+    """For each episode position in turn (one batch per episode): full-grid layer-normed features
+    of all its frames (n, N*D) on the CPU and their proprio states (n, P)."""
+    key = dataset.video_keys[0]
+    for pos in positions:
+        rows = dataset.episode_rows(int(pos))
+        frames = to_float_frames(dataset.frames(key, int(pos), np.arange(rows.stop - rows.start)))
+        z = encode_frames(encoder, frames.to(device), 0).flatten(1).cpu()
+        yield z, dataset.columns["observation.state"][rows]
 
 
 class FeatureStore:

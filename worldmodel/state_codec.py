@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -37,38 +38,38 @@ class StateCodec:
     def encoded_dim(self) -> int:
         return self.dim + len(self.angles)
 
-    def _layout(self) -> list[tuple[int, int]]:
-        """(raw dim, first encoded column) for each raw dim, in order."""
-        out, col = [], 0
+    @cached_property
+    def _columns(self) -> tuple[list[int], list[int], list[int]]:
+        """(first encoded column of each raw dim, cos column and sin column of each angle, in
+        ``angles`` order)."""
+        first, col = [], 0
         for d in range(self.dim):
-            out.append((d, col))
+            first.append(col)
             col += 2 if d in self.angles else 1
-        return out
+        cos = [first[a] for a in self.angles]
+        return first, cos, [c + 1 for c in cos]
 
     def encode(self, s: Tensor) -> Tensor:
         """(..., P) -> (..., E): angle dims become (cos, sin), the rest pass through."""
         if not self.angles:
             return s
         self._check(s, self.dim, "raw")
-        parts = []
-        for d, _ in self._layout():
-            x = s[..., d : d + 1]
-            parts += [torch.cos(x), torch.sin(x)] if d in self.angles else [x]
-        return torch.cat(parts, dim=-1)
+        first, cos, sin = self._columns
+        angles = s[..., list(self.angles)]
+        e = s.new_empty(*s.shape[:-1], self.encoded_dim)
+        e[..., first] = s
+        e[..., cos], e[..., sin] = torch.cos(angles), torch.sin(angles)
+        return e
 
     def decode(self, e: Tensor) -> Tensor:
         """(..., E) -> (..., P): angles by atan2 of their (cos, sin) pair, wrapped to [-pi, pi]."""
         if not self.angles:
             return e
         self._check(e, self.encoded_dim, "encoded")
-        parts = []
-        for d, c in self._layout():
-            parts.append(
-                torch.atan2(e[..., c + 1 : c + 2], e[..., c : c + 1])
-                if d in self.angles
-                else e[..., c : c + 1]
-            )
-        return torch.cat(parts, dim=-1)
+        first, cos, sin = self._columns
+        s = e[..., first]  # a copy; the angles' entries (their cos) are replaced next
+        s[..., list(self.angles)] = torch.atan2(e[..., sin], e[..., cos])
+        return s
 
     def difference(self, a: Tensor, b: Tensor) -> Tensor:
         """|a - b| per raw dim (..., P), angle dims wrapped to at most pi."""
@@ -83,7 +84,10 @@ class StateCodec:
         """Per-encoded-dim weights (E,) -> per-raw-dim (P,): an angle gets the lower of its pair's."""
         if not self.angles:
             return w
-        return torch.stack([w[c : c + 2].min() if d in self.angles else w[c] for d, c in self._layout()])
+        first, cos, sin = self._columns
+        out = w[first]
+        out[list(self.angles)] = torch.minimum(w[cos], w[sin])
+        return out
 
     def _check(self, x: Tensor, width: int, what: str) -> None:
         if x.shape[-1] != width:

@@ -273,24 +273,21 @@ def fit_state_probe(
     import numpy as np
     from tqdm import tqdm
 
-    from worldmodel.features import encode_frames, to_float_frames
+    from worldmodel.features import episode_features
     from worldmodel.state_probe import fit_readout
 
     order = np.random.default_rng(seed).permutation(train.num_episodes)
-    key, feats, states, total = train.video_keys[0], [], [], 0
+    feats, states, total = [], [], 0
     bar = tqdm(
         total=frames, desc="state read-out: encoding frames", unit="frame", disable=not progress, leave=False
     )
-    for pos in order:
+    for z, s in episode_features(train, encoder, order, device):
+        feats.append(z)
+        states.append(s)
+        total += len(z)
+        bar.update(len(z))
         if total >= frames:
             break
-        rows = train.episode_rows(int(pos))
-        imgs = train.frames(key, int(pos), np.arange(rows.stop - rows.start))  # (n, H, W, 3)
-        x = to_float_frames(imgs).to(device)
-        feats.append(encode_frames(encoder, x, 0).flatten(1).cpu())
-        states.append(train.columns["observation.state"][rows])
-        total += len(imgs)
-        bar.update(len(imgs))
     bar.close()
     # shuffle rows so the held-out slice of the fit is not a block of similar frames
     x, y = torch.cat(feats).numpy(), codec.encode(torch.from_numpy(np.concatenate(states)).float()).numpy()
