@@ -62,9 +62,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--cudnn-attention", action="store_true", help="leave cuDNN attention on (torch's default)"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.cudnn_attention:
+        torch.backends.cuda.enable_cudnn_sdp(True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"# {name}, batch {args.batch}, {args.frames} frames, torch {torch.__version__}")
     print("| preset | image | tokens/clip | encoder params | clips/s | s/step |")

@@ -28,7 +28,8 @@ from worldmodel.commands.report import markdown_table
 
 #: GPU preset: the published protocol's budget, larger models and data
 GPU = replace(PRESETS["cpu"], episodes=2000, encoder="cpu-base", pretrain_steps=5000, pretrain_batch=128,
-              predictor="cpu", ac_steps=20000, ac_batch=256, samples=300, elites=30, iterations=30)  # fmt: skip
+              predictor="cpu", ac_steps=20000, ac_batch=256, samples=300, elites=30, iterations=30,
+              loader_workers=8)  # fmt: skip
 
 
 def commit() -> str:

@@ -4,11 +4,13 @@ The context encoder sees only visible tokens; the predictor (narrower than the e
 them, appends one learned mask token per target position (one token per mask kind, as V-JEPA),
 and predicts the target encoder's layer-normed features there. Loss: L1. The target encoder is
 an exponential moving average of the context encoder, with momentum rising linearly from
-``ema[0]`` to ``ema[1]`` over training. Parameter names of the predictor follow the official
+``ema[0]`` to ``ema[1]`` over training. Optionally (``sigreg`` > 0) the loss adds SIGReg on the
+context encoder's tokens, pulling them towards an isotropic Gaussian (``worldmodel.sigreg``). Parameter names of the predictor follow the official
 V-JEPA 2 pretraining predictor (``predictor_embed``, ``mask_tokens.i``, ``predictor_blocks``,
 ``predictor_norm``, ``predictor_proj``).
 
-Legend: B batch, T frames, Kc context tokens, Kt target tokens, D encoder width, Dp predictor width.
+Legend: B batch, T frames, Kc context tokens, Kt target tokens, D encoder width, Dp predictor width,
+M SIGReg directions.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import Tensor, nn
 from worldmodel.encoder import EncoderConfig, VideoEncoder
 from worldmodel.masks import MaskConfig
 from worldmodel.rope import rope_angles
+from worldmodel.sigreg import epps_pulley
 from worldmodel.vit import Block, init_weights
 
 
@@ -45,6 +48,7 @@ class JEPAConfig:
     predictor: MaskPredictorConfig = field(default_factory=MaskPredictorConfig)
     masks: MaskConfig = field(default_factory=MaskConfig)
     ema: tuple[float, float] = (0.996, 0.9999)
+    sigreg: float = 0.0  # weight of SIGReg on the context tokens (0: off, the V-JEPA recipe)
 
     @classmethod
     def tiny(cls) -> JEPAConfig:
@@ -95,23 +99,37 @@ class JEPA(nn.Module):
         self.predictor = MaskPredictor(cfg.encoder, cfg.predictor)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
 
-    def loss(self, video: Tensor, masks: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, dict[str, Tensor]]:
-        """video (B, T, C, H, W) in [0, 1]; masks per kind (ctx (B, Kc), tgt (B, Kt)) -> (loss, stats)."""
+    def loss(
+        self, video: Tensor, masks: list[tuple[Tensor, Tensor]], directions: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """video (B, T, C, H, W) in [0, 1]; masks per kind (ctx (B, Kc), tgt (B, Kt)); SIGReg's
+        random unit directions (D, M), needed when ``cfg.sigreg`` > 0 -> (loss, stats)."""
+        if self.cfg.sigreg > 0 and directions is None:
+            raise ValueError("sigreg > 0 needs the random directions (worldmodel.sigreg.random_directions)")
         with torch.no_grad():
             z = self.target_encoder(video).flatten(1, 2)  # (B, T'N, D)
             z = F.layer_norm(z, z.shape[-1:])
         pos = self.encoder.token_positions(video.shape[1] // self.cfg.encoder.tubelet, video.device)
-        losses = []
+        losses, regs = [], []
         for kind, (ctx_idx, tgt_idx) in enumerate(masks):
             ctx = self.encoder(video, keep=ctx_idx)  # (B, Kc, D)
             pred = self.predictor(ctx, pos[ctx_idx], pos[tgt_idx], kind)  # (B, Kt, D)
             target = torch.gather(z, 1, tgt_idx[..., None].expand(-1, -1, z.shape[-1]))
             losses.append((pred - target).abs().mean())
+            if self.cfg.sigreg > 0:
+                regs.append(epps_pulley(ctx.flatten(0, 1), directions))
         loss = torch.stack(losses).mean()
-        return loss, {"target_std": z.std(dim=0).mean().detach()}
+        stats = {"target_std": z.std(dim=0).mean().detach()}
+        if regs:
+            reg = torch.stack(regs).mean()
+            loss = loss + self.cfg.sigreg * reg
+            stats["sigreg"] = reg.detach()
+        return loss, stats
 
-    def forward(self, video: Tensor, masks: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, dict[str, Tensor]]:
-        return self.loss(video, masks)  # what DistributedDataParallel calls
+    def forward(
+        self, video: Tensor, masks: list[tuple[Tensor, Tensor]], directions: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.loss(video, masks, directions)  # what DistributedDataParallel calls
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:

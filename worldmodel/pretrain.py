@@ -31,6 +31,7 @@ from worldmodel.encoder import EncoderConfig
 from worldmodel.jepa import JEPA, JEPAConfig, MaskPredictorConfig
 from worldmodel.masks import MaskConfig, patch_motion, sample_masks
 from worldmodel.representation import feature_std, sensitivity
+from worldmodel.sigreg import random_directions
 from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint, resume_optimizer
 from worldmodel.training.config import LoopConfig, OptimConfig, save_config, to_plain
 from worldmodel.training.logger import RunLogger
@@ -55,6 +56,10 @@ class PretrainConfig:
     predictor: MaskPredictorConfig = field(default_factory=MaskPredictorConfig)
     masks: MaskConfig = field(default_factory=MaskConfig)
     ema: tuple[float, float] = (0.996, 0.9999)
+    sigreg: float = 0.0
+    """weight of SIGReg (LeJEPA's anti-collapse term) on the context tokens; 0: off"""
+    sigreg_directions: int = 256
+    """random projections per step for SIGReg"""
     frames: int = 4
     """frames per clip (a multiple of the tubelet)"""
     frameskip: int = 1
@@ -80,7 +85,7 @@ def model_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
         enc = EncoderConfig(**{**to_plain(enc), "image_size": image_size})
         pred = cfg.predictor
     pred = MaskPredictorConfig(**{**to_plain(pred), "num_mask_tokens": len(cfg.masks.kinds)})
-    return JEPAConfig(encoder=enc, predictor=pred, masks=cfg.masks, ema=tuple(cfg.ema))
+    return JEPAConfig(encoder=enc, predictor=pred, masks=cfg.masks, ema=tuple(cfg.ema), sigreg=cfg.sigreg)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -178,8 +183,12 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
         tubelets = cfg.frames // mcfg.encoder.tubelet
         masks = sample_masks(len(video), mcfg.encoder.grid, tubelets, cfg.masks, g, motion)
         masks = [(c.to(rt.device), t.to(rt.device)) for c, t in masks]
-        loss, stats = ddp(video, masks)
-        return loss, {"target_std": float(stats["target_std"])}
+        directions = None
+        if cfg.sigreg > 0:
+            g = step_generator(loop.seed, step, stream=1000 + rt.rank)
+            directions = random_directions(mcfg.encoder.dim, cfg.sigreg_directions, g).to(rt.device)
+        loss, stats = ddp(video, masks, directions)
+        return loss, {k: float(v) for k, v in stats.items()}
 
     def after_step(step: int) -> dict[str, float]:
         momentum = model.momentum(step, loop.steps)

@@ -168,6 +168,11 @@ def make_latent_goal_cost(
     """
     if state_weight and (goal_state is None or not model.uses_state):
         raise ValueError("a proprio term needs goal_state and a predictor trained with states")
+    z0, z_goal = z0.to(model.device), z_goal.to(model.device)
+    states0, goal_state, state_dims, past_actions = (
+        None if t is None else t.to(model.device, torch.float32)
+        for t in (states0, goal_state, state_dims, past_actions)
+    )
 
     def cost(actions: Tensor) -> Tensor:
         acts = actions.to(model.device, torch.float32)

@@ -39,6 +39,7 @@ class DemoPreset:
     samples: int  # CEM budget
     elites: int
     iterations: int
+    loader_workers: int = 0  # DataLoader processes decoding video for pretraining
 
 
 PRESETS = {
@@ -134,7 +135,8 @@ def run_pipeline(
     loop = dict(seed=seed, threads=threads)
     if not (enc / "encoder.safetensors").exists():
         pretrain(PretrainConfig(data=data, out=enc, preset=p.encoder,
-                                loop=LoopConfig(steps=p.pretrain_steps, batch_size=p.pretrain_batch, eval_every=200, **loop)))  # fmt: skip
+                                loop=LoopConfig(steps=p.pretrain_steps, batch_size=p.pretrain_batch, eval_every=200,
+                                                num_workers=p.loader_workers, **loop)))  # fmt: skip
     stages.finish("pretrain")
 
     stages.start("train-ac")
@@ -153,7 +155,8 @@ def run_pipeline(
             rows = ("model", "model-latent", *rows[1:])
         result = evaluate(EvalConfig(task=task_id, model=ac, goals=goals, rows=rows, planner=planner,
                                      episodes=p.eval_episodes, seeds=seeds or (seed,), samples=p.samples,
-                                     elites=p.elites, iterations=p.iterations, workers=workers, out=ev_dir))  # fmt: skip
+                                     elites=p.elites, iterations=p.iterations, workers=workers, out=ev_dir,
+                                     device="auto"))  # fmt: skip
         summary += result["summary"]
         tables.append((ev_dir / "results.md").read_text())
     stages.finish("eval")

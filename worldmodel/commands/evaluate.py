@@ -73,6 +73,8 @@ class EvalConfig:
     """weight of the proprio term in the model row's cost (3 measured best of 0.3, 1, 3 on point mass)"""
     workers: int = 2
     """processes (0: in this process)"""
+    device: str = "cpu"
+    """where the world model plans: cpu, cuda or auto (each worker process holds its own copy)"""
     ray: bool = False
     """distribute episodes with Ray (pip install '.[ray]')"""
     videos: int = -1
@@ -128,9 +130,10 @@ def _resources(cfg: EvalConfig):
         torch.set_num_threads(1)
         wm = None
         if cfg.model is not None:
+            from worldmodel.training.runtime import resolve_device
             from worldmodel.world_model import WorldModel
 
-            wm = WorldModel.load(cfg.model)
+            wm = WorldModel.load(cfg.model, resolve_device(cfg.device))
         data, held = goal_source(cfg)
         ds = LeRobotDataset(data, episodes=held, check_videos=False) if data is not None else None
         size = ds.features[ds.video_keys[0]]["shape"][0] if ds is not None else (

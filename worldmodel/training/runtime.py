@@ -29,12 +29,26 @@ class Runtime:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda[:i]`` -> the device; on CUDA also picks the attention kernels."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device auto or cpu")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {name!r} requested but CUDA is not available; use --device auto or cpu"
+            )
+        prefer_flash_attention()
     return device
+
+
+def prefer_flash_attention() -> None:
+    """Keep ``scaled_dot_product_attention`` off the cuDNN backend (flash / memory-efficient
+    kernels instead). On an H100 with torch 2.11, cuDNN attention spent 3-5 ms of CPU per call
+    building its graph, so pretraining steps were CPU-bound: turning it off took cpu-base from
+    345 to 1,449 clips/s and ViT-L (16 frames, batch 32) from 32.5 to 53.4 clips/s
+    (experiments/bench_pretrain.py)."""
+    torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def setup(device: str, precision: str, threads: int) -> Runtime:
