@@ -25,7 +25,8 @@ import torch
 
 from worldmodel.datasets import LeRobotDataset
 from worldmodel.features import FeatureStore
-from worldmodel.state_probe import READOUTS, fit_readout, readout_kind
+from worldmodel.state_probe import READOUTS, readout_kind
+from worldmodel.train_ac import fit_feature_readout
 from worldmodel.training.config import load_config_dict
 from worldmodel.world_model import WorldModel
 
@@ -51,16 +52,11 @@ def main() -> None:
     states_all = full.columns["observation.state"]
     actions_all = full.columns["action"]
 
-    # probe on true features of training episodes
-    rng = np.random.default_rng(0)
-    train_rows = np.concatenate([np.arange(starts[int(e)], starts[int(e)] + int(n))
-                                 for e, n in zip(full.episode_index, full.lengths) if int(e) not in held])  # fmt: skip
-    pr = np.sort(rng.choice(train_rows, size=min(args.probe_frames, len(train_rows)), replace=False))
+    # read-out fitted on true (stored) features of training episodes
     codec = wm.state_codec
     kind = args.readout or (readout_kind(wm.state_probe) if wm.state_probe is not None else "ridge")
-    targets = codec.encode(torch.from_numpy(states_all[pr]).float()).numpy()
-    shuffle = np.random.default_rng(1).permutation(len(pr))  # the read-out scores the last slice
-    probe = fit_readout(kind, store.rows(pr[shuffle]).flatten(1).numpy(), targets[shuffle])
+    rng = np.random.default_rng(0)  # draws the read-out's rows, then the anchors
+    probe = fit_feature_readout(store, full, held, codec, kind, frames=args.probe_frames, rng=rng)
 
     def decode_error(features: torch.Tensor, true_states: np.ndarray) -> np.ndarray:
         """Mean absolute error per row of the states decoded from features (angles wrapped)."""

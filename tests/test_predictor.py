@@ -124,16 +124,29 @@ def ac_config(data: Path, enc: Path, out: Path, **loop) -> TrainACConfig:
                          rollout_steps=2, loop=LoopConfig(**base))  # fmt: skip
 
 
-def test_train_ac_resume_gives_the_same_weights(encoder_run, tmp_path):
+@pytest.mark.parametrize("decode_weight", [0.0, 1.0])
+def test_train_ac_resume_gives_the_same_weights(encoder_run, tmp_path, decode_weight):
     data, enc = encoder_run
-    train_ac(ac_config(data, enc, tmp_path / "straight"))
-    train_ac(ac_config(data, enc, tmp_path / "cut", stop_at=3))
-    train_ac(ac_config(data, enc, tmp_path / "cut"))
+
+    def cfg(out, **loop):
+        return dataclasses.replace(
+            ac_config(data, enc, out, **loop), decode_weight=decode_weight, readout="ridge"
+        )
+
+    train_ac(cfg(tmp_path / "straight"))
+    train_ac(cfg(tmp_path / "cut", stop_at=3))
+    readout = tmp_path / "cut" / "decode_readout.safetensors"
+    assert readout.exists() == (decode_weight > 0)  # fitted once, before the first step
+    before = load_file(str(readout)) if decode_weight else {}
+    train_ac(cfg(tmp_path / "cut"))
     a = load_file(str(tmp_path / "straight" / "predictor.safetensors"))
     b = load_file(str(tmp_path / "cut" / "predictor.safetensors"))
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    assert {"tf", "rollout", "state"} <= set(read_metrics(tmp_path / "straight")[-1])
+    parts = {"tf", "rollout", "state"} | ({"decoded"} if decode_weight else set())
+    assert parts <= set(read_metrics(tmp_path / "straight")[-1])
+    for k, v in before.items():  # the resumed run used the saved read-out, not a refit
+        assert torch.equal(v, load_file(str(readout))[k])
 
 
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])

@@ -48,11 +48,15 @@ def test_pretrain_smoke_writes_the_run(dataset, tmp_path):
     assert enc(torch.rand(2, 2, 3, 32, 32)).shape == (2, 1, 16, 32)
 
 
-def test_resume_gives_the_same_weights(dataset, tmp_path):
-    pretrain(tiny(dataset, tmp_path / "straight"))
-    pretrain(tiny(dataset, tmp_path / "cut", stop_at=3))  # killed after step 3 (checkpoint at 2 ... and 3)
+@pytest.mark.parametrize("sigreg", [0.0, 0.5])
+def test_resume_gives_the_same_weights(dataset, tmp_path, sigreg):
+    def cfg(out, **loop):
+        return replace(tiny(dataset, out, **loop), sigreg=sigreg)
+
+    pretrain(cfg(tmp_path / "straight"))
+    pretrain(cfg(tmp_path / "cut", stop_at=3))  # killed after step 3 (checkpoint at 2 ... and 3)
     assert not (tmp_path / "cut" / "encoder.safetensors").exists()
-    pretrain(tiny(dataset, tmp_path / "cut"))  # rerun: resumes
+    pretrain(cfg(tmp_path / "cut"))  # rerun: resumes
     a = load_file(str(tmp_path / "straight" / "checkpoint" / "model.safetensors"))
     b = load_file(str(tmp_path / "cut" / "checkpoint" / "model.safetensors"))
     assert a.keys() == b.keys()

@@ -91,6 +91,10 @@ class TrainACConfig:
     rollout_weight: float = 1.0
     state_weight: float = 1.0
     """weight of the next-state losses (teacher-forced and along the rollout)"""
+    decode_weight: float = 0.0
+    """weight of a loss on the state read out of the rolled-out features by a frozen read-out
+    fitted on true stored features before training: keeps predictions where a read-out fitted on
+    true features can decode them (0: off)"""
     held_out: float = 0.1
     """fraction of episodes held out (the encoder run's held-out episodes when it used this dataset)"""
     init_official: Path | None = None
@@ -129,8 +133,11 @@ def predictor_config(
     )  # fmt: skip
 
 
-def sequence_loss(model, z, actions, states, cfg: TrainACConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """z (B, T, N, D), actions (B, T, A), states (B, T, P) -> weighted loss and its parts."""
+def sequence_loss(
+    model, z, actions, states, cfg: TrainACConfig, readout=None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """z (B, T, N, D), actions (B, T, A), states (B, T, P) (encoded) -> weighted loss and its
+    parts; ``readout`` (frozen, features (B, N*D) -> encoded states) for ``cfg.decode_weight``."""
     s_in = states if cfg.use_state else None
     pred_z, pred_s = model(z, actions, s_in)  # predictions of frames 1..T
     tf = (pred_z[:, :-1] - z[:, 1:]).abs().mean()
@@ -154,6 +161,12 @@ def sequence_loss(model, z, actions, states, cfg: TrainACConfig) -> tuple[torch.
             ro_s = (roll_s - states[:, 1 : R + 1]).abs().mean()
             parts["rollout_state"] = ro_s
             loss = loss + cfg.rollout_weight * cfg.state_weight * ro_s
+        if readout is not None and cfg.decode_weight > 0:  # the rolled-out features stay decodable
+            w = readout.dim_weights  # (P,) trust: dims the read-out cannot read weigh 0
+            decoded = readout(roll_z.flatten(2).flatten(0, 1)).view(*roll_z.shape[:2], -1)  # (B, R, P)
+            dec = ((decoded - states[:, 1 : R + 1]).abs() * w).sum(-1).mean() / w.sum().clamp_min(1e-8)
+            parts["decoded"] = dec
+            loss = loss + cfg.decode_weight * dec
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
@@ -245,10 +258,12 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     batches = (seqs.batch(ix) for ix in sampler)  # stored features: a vectorised gather, no workers needed
 
     # -- loop -------------------------------------------------------------------------------
+    readout = decoding_readout(cfg, store, full, held, codec, run, rt) if cfg.decode_weight > 0 else None
+
     def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
         z = batch["z"].to(rt.device)
         actions, states = batch["actions"].to(rt.device), codec.encode(batch["states"].to(rt.device))
-        return sequence_loss(ddp, z, actions, states, cfg)
+        return sequence_loss(ddp, z, actions, states, cfg, readout)
 
     metrics, done = run_training(
         name="train-ac", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules={"predictor": model},
@@ -262,6 +277,52 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
                 probe = fit_state_probe(train, encoder, rt.device, codec, cfg.readout, progress=loop.progress)
             export_world_model(weights, pcfg, cfg, store, run, codec, probe)
     return metrics
+
+
+def fit_feature_readout(
+    store: FeatureStore, full: LeRobotDataset, held: list[int] | set[int], codec: StateCodec, kind: str = "auto",
+    frames: int = 4000, rng=None, progress: bool = False,
+):  # fmt: skip
+    """Read-out of the encoded state from *stored* features (pooled, standardised: the space the
+    predictor predicts in) of ``frames`` rows of the training episodes, drawn with ``rng`` (a numpy
+    Generator; default seeded with 0)."""
+    import numpy as np
+
+    from worldmodel.state_probe import fit_readout
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    held = set(int(e) for e in held)
+    rows = np.concatenate([np.arange(int(s), int(s) + int(n)) for e, s, n in zip(full.episode_index, full.starts,
+                           full.lengths) if int(e) not in held])  # fmt: skip
+    pick = np.sort(rng.choice(rows, size=min(frames, len(rows)), replace=False))
+    targets = codec.encode(torch.from_numpy(full.columns["observation.state"][pick]).float()).numpy()
+    shuffle = np.random.default_rng(1).permutation(len(pick))  # the fit scores its last slice
+    return fit_readout(
+        kind, store.rows(pick[shuffle]).flatten(1).numpy(), targets[shuffle], progress=progress
+    )
+
+
+def decoding_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, run: Path, rt: Runtime):
+    """The frozen read-out of ``decode_weight``: fitted once by the main process and saved in the
+    run (``decode_readout.safetensors``), so every process and every resume uses the same one."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from worldmodel.state_probe import readout_from_tensors, readout_kind
+
+    path = run / "decode_readout.safetensors"
+    if rt.main and not path.exists():
+        probe = fit_feature_readout(store, full, held, codec, cfg.readout, progress=cfg.loop.progress)
+        tensors = {k: v.contiguous() for k, v in probe.tensors().items()}
+        save_file(tensors, str(path), metadata={"kind": readout_kind(probe)})
+    if rt.world > 1:
+        torch.distributed.barrier()
+    with safe_open(str(path), "pt") as f:
+        kind = f.metadata()["kind"]
+    probe = readout_from_tensors(kind, load_file(str(path)), rt.device)
+    if isinstance(probe, torch.nn.Module):
+        probe.requires_grad_(False).eval()
+    return probe
 
 
 def fit_state_probe(
