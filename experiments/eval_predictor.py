@@ -39,6 +39,9 @@ def main() -> None:
     p.add_argument("--probe-frames", type=int, default=4000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--readout", choices=READOUTS, default=None, help="default: the run's")
+    p.add_argument("--probe-seed", type=int, default=0,
+                   help="seed of the read-out's rows and fit; 0 draws the rows that train-ac's "
+                        "--decode-weight read-out was fitted on, another seed an independent read-out")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     saved = load_config_dict(args.run)
@@ -57,6 +60,9 @@ def main() -> None:
     kind = args.readout or (readout_kind(wm.state_probe) if wm.state_probe is not None else "ridge")
     rng = np.random.default_rng(0)  # draws the read-out's rows, then the anchors
     probe = fit_feature_readout(store, full, held, codec, kind, frames=args.probe_frames, rng=rng)
+    if args.probe_seed:  # an independent read-out (other rows, other initialisation); same anchors
+        probe = fit_feature_readout(store, full, held, codec, kind, frames=args.probe_frames,
+                                    rng=np.random.default_rng(args.probe_seed), seed=args.probe_seed)  # fmt: skip
 
     def decode_error(features: torch.Tensor, true_states: np.ndarray) -> np.ndarray:
         """Mean absolute error per row of the states decoded from features (angles wrapped)."""

@@ -94,7 +94,9 @@ class TrainACConfig:
     decode_weight: float = 0.0
     """weight of a loss on the state read out of the rolled-out features by a frozen read-out
     fitted on true stored features before training: keeps predictions where a read-out fitted on
-    true features can decode them (0: off)"""
+    true features can decode them (0: off). Measured at 1: on the reacher the decoded state beat
+    copy-last at every horizon (0.388 vs 0.443 at h=1) and planning held (56.0% vs 54.7%); on
+    point mass the latent error fell behind copy-last, hence off by default"""
     held_out: float = 0.1
     """fraction of episodes held out (the encoder run's held-out episodes when it used this dataset)"""
     init_official: Path | None = None
@@ -281,11 +283,11 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
 
 def fit_feature_readout(
     store: FeatureStore, full: LeRobotDataset, held: list[int] | set[int], codec: StateCodec, kind: str = "auto",
-    frames: int = 4000, rng=None, progress: bool = False,
+    frames: int = 4000, rng=None, seed: int = 0, progress: bool = False,
 ):  # fmt: skip
     """Read-out of the encoded state from *stored* features (pooled, standardised: the space the
     predictor predicts in) of ``frames`` rows of the training episodes, drawn with ``rng`` (a numpy
-    Generator; default seeded with 0)."""
+    Generator; default seeded with 0); ``seed`` seeds the read-out's own fit."""
     import numpy as np
 
     from worldmodel.state_probe import fit_readout
@@ -297,9 +299,8 @@ def fit_feature_readout(
     pick = np.sort(rng.choice(rows, size=min(frames, len(rows)), replace=False))
     targets = codec.encode(torch.from_numpy(full.columns["observation.state"][pick]).float()).numpy()
     shuffle = np.random.default_rng(1).permutation(len(pick))  # the fit scores its last slice
-    return fit_readout(
-        kind, store.rows(pick[shuffle]).flatten(1).numpy(), targets[shuffle], progress=progress
-    )
+    x = store.rows(pick[shuffle]).flatten(1).numpy()
+    return fit_readout(kind, x, targets[shuffle], seed=seed, progress=progress)
 
 
 def decoding_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, run: Path, rt: Runtime):
