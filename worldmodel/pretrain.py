@@ -56,8 +56,10 @@ class PretrainConfig:
     predictor: MaskPredictorConfig = field(default_factory=MaskPredictorConfig)
     masks: MaskConfig = field(default_factory=MaskConfig)
     ema: tuple[float, float] = (0.996, 0.9999)
-    sigreg: float = 0.0
-    """weight of SIGReg (LeJEPA's anti-collapse term) on the context tokens; 0: off"""
+    sigreg: float = 1.0
+    """weight of SIGReg (LeJEPA's anti-collapse term) on the context tokens; 0: the plain V-JEPA
+    2 recipe. Measured at 1 vs 0 (600 steps, 3 x 50 dataset goals, CEM 100 x 10): reacher 69.3%
+    vs 54.7% (random init 64.0%), point mass 84.7% vs 78.7% (random init 96.0%)"""
     sigreg_directions: int = 256
     """random projections per step for SIGReg"""
     frames: int = 4
