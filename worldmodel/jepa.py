@@ -5,9 +5,10 @@ them, appends one learned mask token per target position (one token per mask kin
 and predicts the target encoder's layer-normed features there. Loss: L1. The target encoder is
 an exponential moving average of the context encoder, with momentum rising linearly from
 ``ema[0]`` to ``ema[1]`` over training. Optionally (``sigreg`` > 0) the loss adds SIGReg on the
-context encoder's tokens, pulling them towards an isotropic Gaussian (``worldmodel.sigreg``). Parameter names of the predictor follow the official
-V-JEPA 2 pretraining predictor (``predictor_embed``, ``mask_tokens.i``, ``predictor_blocks``,
-``predictor_norm``, ``predictor_proj``).
+context encoder's tokens, pulling them towards an isotropic Gaussian (``worldmodel.sigreg``).
+Parameter names of the predictor follow the official V-JEPA 2 pretraining predictor
+(``predictor_embed``, ``mask_tokens.i``, ``predictor_blocks``, ``predictor_norm``,
+``predictor_proj``).
 
 Legend: B batch, T frames, Kc context tokens, Kt target tokens, D encoder width, Dp predictor width,
 M SIGReg directions.
