@@ -26,7 +26,7 @@ import torch
 from worldmodel.datasets import LeRobotDataset
 from worldmodel.features import FeatureStore
 from worldmodel.state_probe import READOUTS, readout_kind
-from worldmodel.train_ac import fit_feature_readout
+from worldmodel.train_ac import fit_feature_readout, readout_rows
 from worldmodel.training.config import load_config_dict
 from worldmodel.world_model import WorldModel
 
@@ -59,10 +59,10 @@ def main() -> None:
     codec = wm.state_codec
     kind = args.readout or (readout_kind(wm.state_probe) if wm.state_probe is not None else "ridge")
     rng = np.random.default_rng(0)  # draws the read-out's rows, then the anchors
-    probe = fit_feature_readout(store, full, held, codec, kind, frames=args.probe_frames, rng=rng)
+    rows = readout_rows(full, held, args.probe_frames, rng)
     if args.probe_seed:  # an independent read-out (other rows, other initialisation); same anchors
-        probe = fit_feature_readout(store, full, held, codec, kind, frames=args.probe_frames,
-                                    rng=np.random.default_rng(args.probe_seed), seed=args.probe_seed)  # fmt: skip
+        rows = readout_rows(full, held, args.probe_frames, np.random.default_rng(args.probe_seed))
+    probe = fit_feature_readout(store, full, rows, codec, kind, seed=args.probe_seed)
 
     def decode_error(features: torch.Tensor, true_states: np.ndarray) -> np.ndarray:
         """Mean absolute error per row of the states decoded from features (angles wrapped)."""

@@ -27,7 +27,7 @@ from worldmodel.datasets import LeRobotDataset
 from worldmodel.features import episode_features
 from worldmodel.pretrain import load_encoder
 from worldmodel.state_codec import StateCodec
-from worldmodel.state_probe import fit_readout
+from worldmodel.state_probe import fit_readout, r2_on_mlp_dims
 
 
 def main() -> None:
@@ -88,11 +88,10 @@ def main() -> None:
         cells = " | ".join(f"{v:.3f}" for v in err.mean(0))
         print(f"| {label} | {cells} | {100 * within:.1f}% | {time.time() - t:.0f} |", flush=True)
     ridge, mlp = fitted["ridge, encoded state"], fitted["MLP, encoded state"]
-    read = mlp.kept
-    r2_mlp, r2_ridge = float(mlp.r2[read].clamp(0, 1).mean()), float(ridge.r2[read].clamp(0, 1).mean())
+    r2_mlp, r2_ridge = r2_on_mlp_dims(mlp, ridge)
     pick = "MLP" if r2_mlp >= r2_ridge else "ridge"
     print(f"# train-ac's default read-out (auto) keeps: {pick} (mean held-out R^2 of the fits on the "
-          f"{int(read.sum())} dims the MLP reads: MLP {r2_mlp:.3f}, ridge {r2_ridge:.3f})")  # fmt: skip
+          f"{int(mlp.kept.sum())} dims the MLP reads: MLP {r2_mlp:.3f}, ridge {r2_ridge:.3f})")  # fmt: skip
 
 
 if __name__ == "__main__":

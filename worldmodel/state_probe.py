@@ -112,10 +112,15 @@ def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress
     if not bool((screen.r2 > ridge.r2 + 0.01)[readable].any()):
         return ridge  # the MLP would read nothing better
     mlp = MLPProbe.fit(x, y, seed=seed, progress=progress, screen=screen)
+    r2_mlp, r2_ridge = r2_on_mlp_dims(mlp, ridge)
+    return mlp if r2_mlp >= r2_ridge else ridge
+
+
+def r2_on_mlp_dims(mlp, ridge: StateProbe) -> tuple[float, float]:
+    """Mean held-out R^2 (clipped to [0, 1]) of an MLP read-out and a ridge on the dims the MLP
+    reads: what ``auto`` compares."""
     read = mlp.kept
-    return (
-        mlp if float(mlp.r2[read].clamp(0, 1).mean()) >= float(ridge.r2[read].clamp(0, 1).mean()) else ridge
-    )
+    return float(mlp.r2[read].clamp(0, 1).mean()), float(ridge.r2[read].clamp(0, 1).mean())
 
 
 def readout_kind(probe) -> str:

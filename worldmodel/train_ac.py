@@ -281,25 +281,31 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     return metrics
 
 
-def fit_feature_readout(
-    store: FeatureStore, full: LeRobotDataset, held: list[int] | set[int], codec: StateCodec, kind: str = "auto",
-    frames: int = 4000, rng=None, seed: int = 0, progress: bool = False,
-):  # fmt: skip
-    """Read-out of the encoded state from *stored* features (pooled, standardised: the space the
-    predictor predicts in) of ``frames`` rows of the training episodes, drawn with ``rng`` (a numpy
-    Generator; default seeded with 0); ``seed`` seeds the read-out's own fit."""
+def readout_rows(full: LeRobotDataset, held, frames: int = 4000, rng=None):
+    """``frames`` dataset rows of the training episodes (not in ``held``), sorted, drawn with
+    ``rng`` (a numpy Generator; default seeded with 0): the rows a feature read-out is fitted on."""
     import numpy as np
-
-    from worldmodel.state_probe import fit_readout
 
     rng = np.random.default_rng(0) if rng is None else rng
     held = set(int(e) for e in held)
     rows = np.concatenate([np.arange(int(s), int(s) + int(n)) for e, s, n in zip(full.episode_index, full.starts,
                            full.lengths) if int(e) not in held])  # fmt: skip
-    pick = np.sort(rng.choice(rows, size=min(frames, len(rows)), replace=False))
-    targets = codec.encode(torch.from_numpy(full.columns["observation.state"][pick]).float()).numpy()
-    shuffle = np.random.default_rng(1).permutation(len(pick))  # the fit scores its last slice
-    x = store.rows(pick[shuffle]).flatten(1).numpy()
+    return np.sort(rng.choice(rows, size=min(frames, len(rows)), replace=False))
+
+
+def fit_feature_readout(
+    store: FeatureStore, full: LeRobotDataset, rows, codec: StateCodec, kind: str = "auto", seed: int = 0,
+    progress: bool = False,
+):  # fmt: skip
+    """Read-out of the encoded state from *stored* features (pooled, standardised: the space the
+    predictor predicts in) of dataset ``rows`` (``readout_rows``); ``seed`` seeds the fit."""
+    import numpy as np
+
+    from worldmodel.state_probe import fit_readout
+
+    targets = codec.encode(torch.from_numpy(full.columns["observation.state"][rows]).float()).numpy()
+    shuffle = np.random.default_rng(1).permutation(len(rows))  # the fit scores its last slice
+    x = store.rows(rows[shuffle]).flatten(1).numpy()
     return fit_readout(kind, x, targets[shuffle], seed=seed, progress=progress)
 
 
@@ -313,7 +319,8 @@ def decoding_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, r
 
     path = run / "decode_readout.safetensors"
     if rt.main and not path.exists():
-        probe = fit_feature_readout(store, full, held, codec, cfg.readout, progress=cfg.loop.progress)
+        rows = readout_rows(full, held)
+        probe = fit_feature_readout(store, full, rows, codec, cfg.readout, progress=cfg.loop.progress)
         tensors = {k: v.contiguous() for k, v in probe.tensors().items()}
         save_file(tensors, str(path), metadata={"kind": readout_kind(probe)})
     if rt.world > 1:
