@@ -8,6 +8,7 @@ per re-plan, hardware, wall-clock and the commit.
 
     python experiments/benchmark.py --preset cpu                    # runs here (hours on 2 cores)
     python experiments/benchmark.py --preset cpu --tasks pointmass --seeds 0
+    python experiments/benchmark.py --preset cpu --ac-steps 10000   # the predictor trained 4x longer
     python experiments/benchmark.py --preset gpu --workers 8        # on a GPU machine
 """
 
@@ -49,6 +50,8 @@ def main() -> None:
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     p.add_argument("--goals", nargs="*", default=["dataset", "random"])
     p.add_argument("--episodes", type=int, default=0, help="episodes per seed (default: the preset's, 50)")
+    p.add_argument("--ac-steps", type=int, default=0,
+                   help="predictor training steps (default: the preset's; 2,500 for cpu, 10,000 is wm train-ac's)")  # fmt: skip
     p.add_argument("--latent-row", action="store_true", help="also plan with the latent distance alone")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"))
@@ -56,6 +59,8 @@ def main() -> None:
     preset = GPU if args.preset == "gpu" else PRESETS[args.preset]
     if args.episodes:
         preset = replace(preset, eval_episodes=args.episodes)
+    if args.ac_steps:
+        preset = replace(preset, ac_steps=args.ac_steps)
     hardware = (
         torch.cuda.get_device_name(0)
         if torch.cuda.is_available()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from worldmodel.cli import main as wm
-from worldmodel.commands.demo import DemoConfig
+from worldmodel.commands.demo import PRESETS, DemoConfig, run_pipeline
 from worldmodel.commands.demo import main as demo
 from worldmodel.commands.report import wilson_interval
 
@@ -38,6 +39,13 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     demo(DemoConfig(preset="tiny", out=tmp_path / "d", workers=0, threads=1))
     assert (tmp_path / "d" / "encoder" / "encoder.safetensors").stat().st_mtime_ns == mtime
     assert json.loads((tmp_path / "d" / "data" / "meta" / "info.json").read_text())["total_episodes"] == 8
+    # ... but not one trained for another budget: its figures would carry the wrong label
+    wm_json = tmp_path / "d" / "predictor" / "world_model.json"
+    before = wm_json.stat().st_mtime_ns
+    longer = replace(PRESETS["tiny"], ac_steps=PRESETS["tiny"].ac_steps + 1)
+    with pytest.raises(ValueError, match="finished run of 6 steps but this pipeline asks for 7"):
+        run_pipeline("wm/PointMass-v0", longer, tmp_path / "d", workers=0, threads=1)
+    assert wm_json.stat().st_mtime_ns == before
 
 
 def test_cli_dispatches_and_rejects_unknown_task(tmp_path):

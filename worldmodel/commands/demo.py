@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from worldmodel.training.config import LoopConfig, OptimConfig
+from worldmodel.training.config import LoopConfig, OptimConfig, load_config_dict
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,20 @@ def main(cfg: DemoConfig) -> dict:
                         label=f"preset {cfg.preset}")  # fmt: skip
 
 
+def _finished(run: Path, marker: str, steps: int) -> bool:
+    """Whether ``run`` holds a finished training run of ``steps`` steps. A finished run of another
+    length raises: reusing it would label its figures with the wrong budget."""
+    if not (run / marker).exists():
+        return False
+    done = load_config_dict(run)["run"]["loop"]["steps"]
+    if done != steps:
+        raise ValueError(
+            f"{run} holds a finished run of {done} steps but this pipeline asks for {steps}: "
+            f"pass another --out, or remove {run} to train it again"
+        )
+    return True
+
+
 def run_pipeline(
     task_id: str, p: DemoPreset, out: Path, *, workers: int = 2, seed: int = 0, threads: int = 2,
     planners: tuple[str, ...] = ("cem",), seeds: tuple[int, ...] | None = None, goals: tuple[str, ...] = ("dataset",),
@@ -133,14 +147,14 @@ def run_pipeline(
 
     stages.start("pretrain")
     loop = dict(seed=seed, threads=threads)
-    if not (enc / "encoder.safetensors").exists():
+    if not _finished(enc, "encoder.safetensors", p.pretrain_steps):
         pretrain(PretrainConfig(data=data, out=enc, preset=p.encoder,
                                 loop=LoopConfig(steps=p.pretrain_steps, batch_size=p.pretrain_batch, eval_every=200,
                                                 num_workers=p.loader_workers, **loop)))  # fmt: skip
     stages.finish("pretrain")
 
     stages.start("train-ac")
-    if not (ac / "world_model.json").exists():
+    if not _finished(ac, "world_model.json", p.ac_steps):
         train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset=p.predictor, pool=p.pool,
                                loop=LoopConfig(steps=p.ac_steps, batch_size=p.ac_batch, eval_every=10**9, **loop),
                                optim=OptimConfig(lr=1e-3, weight_decay=0.01)))  # fmt: skip
