@@ -4,7 +4,7 @@ For a pretraining run and its dataset: encode frames of training episodes (to fi
 run's held-out episodes (to score) with (1) the pretrained encoder, (2) the same architecture at
 its random initialisation (same seed as the run), (3) raw pixels downsampled to 16x16; fit a
 ridge probe to the proprio state (and, for pushing, the block pose from the recorded physics
-state) and report held-out R^2 and RMSE in state units (positions; angles as cos/sin). Also reports the motion sensitivity and
+state) and report held-out R^2 and RMSE in state units (positions; angles as cos/sin). Also reports the motion sensitivity (relative to the features' spread), the absolute motion change and
 feature std of (1) and (2) on held-out clip pairs.
 
     python experiments/probe_encoder.py --run runs/enc-reacher
@@ -24,7 +24,14 @@ from worldmodel.datasets import LeRobotDataset
 from worldmodel.encoder import EncoderConfig, VideoEncoder
 from worldmodel.features import to_float_frames
 from worldmodel.pretrain import load_encoder
-from worldmodel.representation import feature_std, frame_features, pixel_features, ridge_probe, sensitivity
+from worldmodel.representation import (
+    feature_std,
+    frame_features,
+    motion_change,
+    pixel_features,
+    ridge_probe,
+    sensitivity,
+)
 from worldmodel.training.config import load_config_dict
 
 
@@ -112,6 +119,7 @@ def main() -> None:
             enc(b[:, None].expand(-1, enc.cfg.tubelet, -1, -1, -1)),
         )
         results[name]["sensitivity"] = sensitivity(za, zb)
+        results[name]["motion_change"] = motion_change(za, zb)
         results[name]["feature_std"] = feature_std(za)
 
     print(
@@ -121,14 +129,15 @@ def main() -> None:
     print(
         "| features | R^2 (mean) | "
         + " | ".join(f"RMSE {n}" for n in names)
-        + " | sensitivity | feature std |"
+        + " | sensitivity | motion change | feature std |"
     )
-    print("|---|---|" + "---|" * len(names) + "---|---|")
+    print("|---|---|" + "---|" * len(names) + "---|---|---|")
     for name, r in results.items():
         rmse = " | ".join(f"{v:.3f}" for v in r["rmse_per_dim"])
         sens = f"{r['sensitivity']:.3f}" if "sensitivity" in r else "-"
         std = f"{r['feature_std']:.3f}" if "feature_std" in r else "-"
-        print(f"| {name} | {r['r2']:.3f} | {rmse} | {sens} | {std} |")
+        moved = f"{r['motion_change']:.3f}" if "motion_change" in r else "-"
+        print(f"| {name} | {r['r2']:.3f} | {rmse} | {sens} | {moved} | {std} |")
     (args.run / "probe.json").write_text(json.dumps({"targets": names, **results}, indent=2))
 
 

@@ -9,7 +9,7 @@ import torch
 from worldmodel.encoder import EncoderConfig, VideoEncoder
 from worldmodel.jepa import JEPA, JEPAConfig, MaskPredictorConfig
 from worldmodel.masks import BlockSpec, MaskConfig, patch_motion, sample_masks
-from worldmodel.representation import feature_std, ridge_probe, sensitivity
+from worldmodel.representation import feature_std, motion_change, ridge_probe, sensitivity
 from worldmodel.rope import apply_rope, grid_positions, rope_angles
 
 
@@ -139,6 +139,11 @@ def test_representation_measures():
     z = torch.randn(32, 5, 16)
     assert sensitivity(z, z) == 0.0
     assert sensitivity(z, torch.randn(32, 5, 16)) > 1.0  # unrelated pairs change more than the spread
+    step = torch.randn(32, 5, 16)
+    assert motion_change(z, z) == 0.0
+    assert motion_change(z, z + step) < motion_change(z, z + 3 * step)  # grows with the change
+    scaled = motion_change(2 * z + 1, 2 * (z + step) + 1)  # per-token scale and offset: no effect
+    assert scaled == pytest.approx(motion_change(z, z + step), rel=1e-4)
     assert feature_std(torch.ones(8, 16) * torch.arange(16.0)) == pytest.approx(0.0, abs=1e-6)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 20))

@@ -30,7 +30,7 @@ from worldmodel.datasets.splits import split_episodes
 from worldmodel.encoder import EncoderConfig
 from worldmodel.jepa import JEPA, JEPAConfig, MaskPredictorConfig
 from worldmodel.masks import MaskConfig, patch_motion, sample_masks
-from worldmodel.representation import feature_std, sensitivity
+from worldmodel.representation import feature_std, motion_change, sensitivity
 from worldmodel.sigreg import random_directions
 from worldmodel.training.checkpoint import has_checkpoint, load_checkpoint, resume_optimizer
 from worldmodel.training.config import LoopConfig, OptimConfig, save_config, to_plain
@@ -125,7 +125,11 @@ class RepresentationCheck:
         encoder.eval()
         z1, z2 = encoder(self.video1), encoder(self.video2)
         encoder.train(was)
-        return {"feature_std": feature_std(z1), "sensitivity": sensitivity(z1, z2)}
+        return {
+            "feature_std": feature_std(z1),
+            "sensitivity": sensitivity(z1, z2),
+            "motion_change": motion_change(z1, z2),
+        }
 
 
 def pretrain(cfg: PretrainConfig) -> dict[str, float]:
@@ -208,6 +212,7 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
         rep.update({f"{k}_init": v for k, v in init_check.items()})
         if init_check.get("sensitivity"):
             rep["sensitivity_vs_init"] = rep["sensitivity"] / init_check["sensitivity"]
+            rep["motion_change_vs_init"] = rep["motion_change"] / init_check["motion_change"]
         return rep
 
     metrics, done = run_training(

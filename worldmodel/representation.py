@@ -8,6 +8,9 @@ These measure what planning needs:
 * ``sensitivity``: how much features change between two clips of the same episode ``dt`` steps
   apart, relative to how much they vary across the batch (the feature scale); compare with the
   same architecture at random init;
+* ``motion_change``: the same change in absolute terms (per-token layer-normed features have
+  unit scale), so a wider spread across the batch (e.g. from an anti-collapse term) does not
+  read as lower sensitivity;
 * ``ridge_probe``: a linear read-out of a state (proprio, object pose) from frozen features, fit
   on some episodes and scored on held-out ones (R^2 and RMSE in state units).
 
@@ -46,6 +49,13 @@ def feature_std(z: Tensor) -> float:
     """Mean over feature dims (and token positions) of the std across the batch: z (B, ..., D)."""
     z = F.layer_norm(z.float(), z.shape[-1:])
     return float(z.std(dim=0).mean())
+
+
+def motion_change(z1: Tensor, z2: Tensor) -> float:
+    """Mean |z2 - z1| of layer-normed features of paired clips: z1, z2 (B, ..., D)."""
+    z1 = F.layer_norm(z1.float(), z1.shape[-1:])
+    z2 = F.layer_norm(z2.float(), z2.shape[-1:])
+    return float((z2 - z1).abs().mean().detach())
 
 
 def sensitivity(z1: Tensor, z2: Tensor) -> float:
