@@ -4,8 +4,9 @@ For a pretraining run and its dataset: encode frames of training episodes (to fi
 run's held-out episodes (to score) with (1) the pretrained encoder, (2) the same architecture at
 its random initialisation (same seed as the run), (3) raw pixels downsampled to 16x16; fit a
 ridge probe to the proprio state (and, for pushing, the block pose from the recorded physics
-state) and report held-out R^2 and RMSE in state units (positions; angles as cos/sin). Also reports the motion sensitivity (relative to the features' spread), the absolute motion change and
-feature std of (1) and (2) on held-out clip pairs.
+state) and report held-out R^2 and RMSE in state units (positions; angles as cos/sin). Also
+reports, for (1) and (2) on held-out frame pairs, the motion sensitivity (relative to the
+features' spread), the absolute motion change and the feature std.
 
     python experiments/probe_encoder.py --run runs/enc-reacher
     python experiments/probe_encoder.py --run runs/enc-pusht --frames 4000
