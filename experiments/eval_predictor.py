@@ -62,10 +62,10 @@ def main() -> None:
     codec = wm.state_codec
     kind = args.readout or (readout_kind(wm.state_probe) if wm.state_probe is not None else "ridge")
     rng = np.random.default_rng(0)  # draws the read-out's rows, then the anchors
-    rows = readout_rows(full, held, args.probe_frames, rng)
+    fit_rows = readout_rows(full, held, args.probe_frames, rng)
     if args.probe_seed:  # an independent read-out (other rows, other initialisation); same anchors
-        rows = readout_rows(full, held, args.probe_frames, np.random.default_rng(args.probe_seed))
-    probe = fit_feature_readout(store, full, rows, codec, kind, seed=args.probe_seed)
+        fit_rows = readout_rows(full, held, args.probe_frames, np.random.default_rng(args.probe_seed))
+    probe = fit_feature_readout(store, full, fit_rows, codec, kind, seed=args.probe_seed)
 
     read = (codec.raw_weights(probe.dim_weights) > 0).numpy()  # (P,) the dims planning uses
 
@@ -126,13 +126,15 @@ def main() -> None:
     print("|---|" + "---|" * H)
     for name, m in means.items():
         print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in m) + " |")
-    beats = bool(np.all(means["latent L1, model"] < means["latent L1, copy-last"])
-                 and np.all(means["decoded-state L1, model"] < means["decoded-state L1, copy-last"]))  # fmt: skip
+
+    def wins(measure: str) -> bool:  # the model beats copy-last at every horizon
+        return bool(np.all(means[f"{measure}, model"] < means[f"{measure}, copy-last"]))
+
+    beats = wins("latent L1") and wins("decoded-state L1")
     print(f"# beats copy-last on both at every horizon: {beats}")
     verdicts = {"beats_copy_last": beats}
     if "decoded read dims L1, model" in means:
-        on_read = bool(np.all(means["latent L1, model"] < means["latent L1, copy-last"])
-                       and np.all(means["decoded read dims L1, model"] < means["decoded read dims L1, copy-last"]))  # fmt: skip
+        on_read = wins("latent L1") and wins("decoded read dims L1")
         names = [n for n, r in zip(full.features["observation.state"]["names"] or [], read) if r]
         print(f"# on the dims the read-out reads {names or np.flatnonzero(read).tolist()}: {on_read}")
         verdicts["beats_copy_last_on_read_dims"] = on_read

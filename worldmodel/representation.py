@@ -64,11 +64,9 @@ def sensitivity(z1: Tensor, z2: Tensor) -> float:
     z1, z2 (B, ..., D): features of clips at t and t + dt of the same episodes. Returns
     mean |z2 - z1| / mean |z1 - mean_batch(z1)| on layer-normed features.
     """
-    z1 = F.layer_norm(z1.float(), z1.shape[-1:])
-    z2 = F.layer_norm(z2.float(), z2.shape[-1:])
-    change = (z2 - z1).abs().mean()
-    spread = (z1 - z1.mean(dim=0, keepdim=True)).abs().mean()
-    return float((change / spread.clamp_min(1e-8)).detach())
+    z = F.layer_norm(z1.float(), z1.shape[-1:])
+    spread = float((z - z.mean(dim=0, keepdim=True)).abs().mean().detach())
+    return motion_change(z1, z2) / max(spread, 1e-8)
 
 
 def ridge_probe(
