@@ -9,6 +9,7 @@ Importing this package registers the tasks with gymnasium (cheap: no model is bu
 | wm/UMaze-v0       | point mass in a U-maze (D4RL maze2d dynamics)   | x, y                      |
 | wm/PushT-v0       | pusher moving a T block to a position and angle | block x, y, angle, pusher |
 | wm/PushBox-v0     | the same with a square block                    | as above                  |
+| wm/PushTState-v0  | PushT with the block's pose in the state too    | as above                  |
 
 Observations are ``{"pixels": (H, W, 3) uint8, "state": (P,) float32}``; actions are in [-1, 1].
 See each task's module docstring for its action/observation tables and success test.

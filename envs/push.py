@@ -177,3 +177,23 @@ class PushEnv(GoalTask):
     def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
         dpos, dang = self.block_errors(state, goal)
         return dpos < POS_TOL and dang < ANGLE_TOL
+
+
+class PushWithBlockStateEnv(PushEnv):
+    """Pushing whose ``state`` adds the block's pose: what success is judged on.
+
+    | Observation | shape | meaning                                                       |
+    |-------------|-------|---------------------------------------------------------------|
+    | state       | (7,)  | pusher x, y, vx, vy, then block x, y, angle (wrapped to [-pi, pi)) |
+
+    The block's pose is not proprio but simulator state, like Push-T's ``environment_state`` in
+    LeRobot: a world model trained on it predicts the block's pose and plans on it, which a
+    camera-only robot would have to estimate. Everything else, the pixels included, is
+    ``PushEnv``'s, so the same seed gives the same episodes as ``wm/PushT-v0``.
+    """
+
+    state_names = (*PushEnv.state_names, "block_x", "block_y", "block_angle")
+    angle_dims = (6,)
+
+    def _proprio(self, data: mujoco.MjData) -> np.ndarray:
+        return np.concatenate([data.qpos[:2], data.qvel[:2], data.qpos[2:4], [wrap_angle(data.qpos[4])]])

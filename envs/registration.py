@@ -13,6 +13,7 @@ TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "wm/UMaze-v0": ("envs.umaze:UMazeEnv", {}),
     "wm/PushT-v0": ("envs.push:PushEnv", {"block": "t"}),
     "wm/PushBox-v0": ("envs.push:PushEnv", {"block": "box"}),
+    "wm/PushTState-v0": ("envs.push:PushWithBlockStateEnv", {"block": "t"}),
 }
 
 #: short names accepted wherever a task id is
@@ -22,6 +23,7 @@ ALIASES = {
     "umaze": "wm/UMaze-v0",
     "pusht": "wm/PushT-v0",
     "pushbox": "wm/PushBox-v0",
+    "pushtstate": "wm/PushTState-v0",
 }
 
 MAX_EPISODE_STEPS = 200

@@ -259,6 +259,26 @@ def test_pusher_moves_block():
     assert abs(env.data.qpos[2] - x_block) < 0.05  # quasi-static: it stops when not pushed
 
 
+def test_push_block_state_reports_the_block_pose_and_matches_pusht():
+    """wm/PushTState-v0's state is PushT's proprio plus the block's pose from the physics, with the
+    same episodes (pixels, goals) under the same seed, so datasets of the two share their frames."""
+    plain, with_block = make("wm/PushT-v0"), make("wm/PushTState-v0")
+    acts = random_actions(plain, 30)
+    frames_a, states_a = rollout(plain, acts, seed=5)
+    frames_b, states_b = rollout(with_block, acts, seed=5)
+    np.testing.assert_array_equal(frames_a, frames_b)
+    np.testing.assert_array_equal(states_a, states_b[:, :4])
+    q = with_block.data.qpos
+    np.testing.assert_allclose(states_b[-1, 4:], [q[2], q[3], wrap_angle(q[4])], atol=1e-6)
+    state = with_block.get_state()
+    with_block.qpos_of(state)[:] = [-0.8, -0.8, 0.3, -0.2, 1.5 * np.pi]  # yaw past pi: reported wrapped
+    with_block.set_state(state)
+    obs, *_ = with_block.step(np.zeros(2, np.float32))
+    np.testing.assert_allclose(obs["state"][4:], [0.3, -0.2, -0.5 * np.pi], atol=1e-3)
+    assert envs.registration.task_angle_dims("wm/PushTState-v0") == (6,)
+    assert with_block.state_names[4:] == ("block_x", "block_y", "block_angle")
+
+
 def test_umaze_d4rl_dynamics():
     env = make("wm/UMaze-v0")
     assert env.model.opt.timestep == pytest.approx(0.01) and env.frame_skip == 5
