@@ -48,14 +48,21 @@ def resolve_task(name: str) -> str:
     raise ValueError(f"unknown task {name!r}; choose one of {sorted(ALIASES)} or {list(TASKS)}")
 
 
-def task_angle_dims(task_id: str | None) -> tuple[int, ...]:
-    """The proprio state's angle dims of one of our tasks (``()`` for an id that is not ours)."""
-    if task_id not in TASKS:
-        return ()
+def _task_class(task_id: str) -> type:
     import importlib
 
     module, cls = TASKS[task_id][0].split(":")
-    return tuple(getattr(importlib.import_module(module), cls).angle_dims)
+    return getattr(importlib.import_module(module), cls)
+
+
+def task_angle_dims(task_id: str | None) -> tuple[int, ...]:
+    """The proprio state's angle dims of one of our tasks (``()`` for an id that is not ours)."""
+    return tuple(_task_class(task_id).angle_dims) if task_id in TASKS else ()
+
+
+def task_state_names(task_id: str) -> tuple[str, ...]:
+    """The names of a task's ``state`` observation dims."""
+    return tuple(_task_class(resolve_task(task_id)).state_names)
 
 
 def make(name: str, **kwargs: Any) -> gym.Env:

@@ -56,6 +56,21 @@ def test_eval_bad_input(tiny_pipeline, tmp_path):
         evaluate(small(tiny_pipeline, tmp_path / "y", model=None, rows=("oracle",)))
     with pytest.raises(ValueError, match="unknown task"):
         evaluate(small(tiny_pipeline, tmp_path / "z", task="cartpole"))
+    with pytest.raises(ValueError, match=r"\['block_x'\] are not state dims of this task; it has \['x', 'y'"):
+        evaluate(small(tiny_pipeline, tmp_path / "g", goal_dims=("x", "block_x")))
+    assert not (tmp_path / "g").exists()  # raised before any work
+
+
+def test_goal_dims_mask_the_proprio_term_by_name(tiny_pipeline, tmp_path):
+    from envs.registration import task_state_names
+    from worldmodel.commands.evaluate import goal_dim_mask
+
+    names = task_state_names("pushtstate")
+    assert goal_dim_mask(names, ("block_angle", "block_x", "block_y")) == [0, 0, 0, 0, 1, 1, 1]
+    assert goal_dim_mask(task_state_names("reacher"), ("elbow",)) == [0, 1, 0, 0]
+    cfg = small(tiny_pipeline, tmp_path / "m", rows=("model",), goals=("dataset",), episodes=1, videos=0,
+                goal_dims=("x",))  # fmt: skip
+    assert evaluate(cfg)["summary"][0]["episodes"] == 1  # the masked cost plans an episode
 
 
 def test_eval_episodes_through_ray(tiny_pipeline, tmp_path):

@@ -71,6 +71,10 @@ class EvalConfig:
     (image-only planning); recorded with a dataset goal frame; none (latent distance only)"""
     state_weight: float = 3.0
     """weight of the proprio term in the model row's cost (3 measured best of 0.3, 1, 3 on point mass)"""
+    goal_dims: tuple[str, ...] = ()
+    """state dims the proprio term scores, by the task's state names (e.g. block_x block_y
+    block_angle on wm/PushTState-v0, whose success ignores the pusher); empty: every dim the
+    read-out can read"""
     workers: int = 2
     """processes (0: in this process)"""
     device: str = "cpu"
@@ -203,6 +207,9 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
             if goal_state is None:
                 raise ValueError("--goal-state recorded needs dataset goals (their recorded proprio)")
             gs, weight = torch.as_tensor(goal_state, dtype=torch.float32), cfg.state_weight
+        if gs is not None and cfg.goal_dims:
+            mask = torch.as_tensor(goal_dim_mask(task.state_names, cfg.goal_dims), dtype=torch.float32)
+            dims = mask if dims is None else dims * mask
 
         def make_cost(env):
             obs = env.unwrapped.observe()
@@ -254,11 +261,20 @@ def _init_worker():
 # -- the evaluation -----------------------------------------------------------------------------
 
 
+def goal_dim_mask(state_names: tuple[str, ...], goal_dims: tuple[str, ...]) -> list[float]:
+    """1 for the state dims named in ``goal_dims``, 0 for the others; unknown names raise."""
+    unknown = sorted(set(goal_dims) - set(state_names))
+    if unknown:
+        raise ValueError(f"--goal-dims {unknown} are not state dims of this task; it has {list(state_names)}")
+    return [float(n in goal_dims) for n in state_names]
+
+
 def evaluate(cfg: EvalConfig) -> dict:
-    from envs.registration import resolve_task
+    from envs.registration import resolve_task, task_state_names
     from worldmodel.training.config import save_config
 
     task_id = resolve_task(cfg.task)
+    goal_dim_mask(task_state_names(task_id), cfg.goal_dims)  # bad names raise before any work
     if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
         raise ValueError("the 'model' rows need --model (a train-ac run); or drop them with --rows")
     if "dataset" in cfg.goals and goal_source(cfg)[0] is None:
