@@ -196,4 +196,4 @@ class PushWithBlockStateEnv(PushEnv):
     angle_dims = (6,)
 
     def _proprio(self, data: mujoco.MjData) -> np.ndarray:
-        return np.concatenate([data.qpos[:2], data.qvel[:2], data.qpos[2:4], [wrap_angle(data.qpos[4])]])
+        return np.concatenate([super()._proprio(data), data.qpos[2:4], [wrap_angle(data.qpos[4])]])
