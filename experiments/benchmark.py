@@ -33,6 +33,9 @@ from worldmodel.commands.report import markdown_table
 #: small predictor's step is bound by Python and kernel launches, so the batch is nearly free).
 #: Reacher, 3 x 50 dataset goals: CEM 80.7%, CMA-ES 84.7% (README)
 GPU = replace(PRESETS["cpu"], predictor="cpu", ac_steps=6_500, ac_batch=256)
+#: the goal read-out's MLP fit: train-ac's default (the demo fits it in half the steps to stay
+#: inside its 15 minutes)
+READOUT_STEPS = 6000
 
 
 def commit() -> str:
@@ -54,6 +57,8 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=0, help="episodes per seed (default: the preset's, 50)")
     p.add_argument("--ac-steps", type=int, default=0,
                    help="predictor training steps (default: the preset's; 2,500 for cpu, 10,000 is wm train-ac's)")  # fmt: skip
+    p.add_argument("--readout-steps", type=int, default=0,
+                   help=f"the MLP goal read-out's fit steps (default: {READOUT_STEPS}, train-ac's; tiny: the preset's)")  # fmt: skip
     p.add_argument("--latent-row", action="store_true", help="also plan with the latent distance alone")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"))
@@ -63,6 +68,8 @@ def main() -> None:
         preset = replace(preset, eval_episodes=args.episodes)
     if args.ac_steps:
         preset = replace(preset, ac_steps=args.ac_steps)
+    if args.readout_steps or args.preset != "tiny":
+        preset = replace(preset, readout_steps=args.readout_steps or READOUT_STEPS)
     hardware = (
         torch.cuda.get_device_name(0)
         if torch.cuda.is_available()

@@ -34,16 +34,26 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--encoder", type=Path, required=True)
-    p.add_argument("--train-episodes", type=int, default=120)
+    p.add_argument(
+        "--train-episodes",
+        type=int,
+        default=None,
+        help="the dataset's first ones (default: all but the held-out)",
+    )
     p.add_argument("--test-episodes", type=int, default=40, help="the dataset's last episodes")
     p.add_argument("--angles", type=int, nargs="*", default=None, help="default: the task's")
     p.add_argument("--dims", type=int, nargs="+", default=None, help="dims a frame shows (default: all)")
     p.add_argument("--tol", type=float, default=0.05)
+    p.add_argument(
+        "--mlp-steps", type=int, default=6000, help="the MLP fit's steps (train-ac's --readout-steps)"
+    )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     ds = LeRobotDataset(args.data, check_videos=False)
-    if args.train_episodes + args.test_episodes > ds.num_episodes:
+    if args.train_episodes is None:
+        args.train_episodes = ds.num_episodes - args.test_episodes
+    if args.train_episodes < 1 or args.train_episodes + args.test_episodes > ds.num_episodes:
         raise SystemExit(
             f"{args.data} has {ds.num_episodes} episodes; asked for {args.train_episodes} + {args.test_episodes}"
         )
@@ -79,7 +89,7 @@ def main() -> None:
                            ("MLP, encoded state", "mlp", codec)):  # fmt: skip
         t = time.time()
         targets = c.encode(torch.from_numpy(y_tr[perm])).numpy()
-        probe = fit_readout(kind, x_tr[perm], targets)
+        probe = fit_readout(kind, x_tr[perm], targets, mlp_steps=args.mlp_steps)
         fitted[label] = probe
         with torch.no_grad():
             decoded = c.decode(probe(torch.from_numpy(x_te)))

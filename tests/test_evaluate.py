@@ -87,3 +87,24 @@ def test_eval_episodes_through_ray(tiny_pipeline, tmp_path):
     )
     for x, y in zip(summary, local["summary"]):
         assert x["episodes"] == 2 and x["success"] == y["success"]
+
+
+def test_recorded_goal_state_is_scored_on_the_dims_the_read_out_reads(tiny_pipeline, tmp_path):
+    import numpy as np
+    import torch
+
+    from worldmodel.commands.evaluate import goal_term
+    from worldmodel.world_model import WorldModel
+
+    wm = WorldModel.load(tiny_pipeline["ac"])
+    img = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    recorded = np.array([0.3, -0.2, 0.5, 0.1], dtype=np.float32)
+    cfg = small(tiny_pipeline, tmp_path / "unused", state_weight=2.0)
+    decoded, dims_d, w_d = goal_term(wm, img, recorded, "decoded", cfg)
+    goal, dims_r, w_r = goal_term(wm, img, recorded, "recorded", cfg)
+    # only the goal's values differ: the same per-dim weights (the read-out's trust) and weight
+    assert torch.equal(goal, torch.from_numpy(recorded)) and not torch.equal(decoded, goal)
+    assert torch.equal(dims_r, dims_d) and w_r == w_d == 2.0
+    assert goal_term(wm, img, recorded, "none", cfg) == (None, None, 0.0)
+    with pytest.raises(ValueError, match="needs dataset goals"):
+        goal_term(wm, img, None, "recorded", cfg)

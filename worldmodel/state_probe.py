@@ -91,13 +91,18 @@ class StateProbe:
 READOUTS = ("auto", "mlp", "ridge")
 
 
-def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress: bool = False):
+def fit_readout(
+    kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress: bool = False, mlp_steps: int = 2000
+):
     """A state read-out of ``kind`` fitted on (n, F) features -> (n, E) targets in random row
-    order: ``ridge``, ``mlp``, or ``auto``: the ridge, unless a short MLP fit already reads some
-    dim it would keep better (held-out R^2 higher by 0.01); then the full MLP, kept if its mean
-    held-out R^2 on the dims it reads is at least the ridge's on them (all are scored on the
-    same last slice of the rows; the dims the MLP leaves out are those a frame barely shows,
-    e.g. velocities)."""
+    order: ``ridge``, ``mlp``, or ``auto``: both, unless a short MLP fit reads no dim at all; the
+    MLP is kept if its mean held-out R^2 on the dims it reads is at least the ridge's on them (all
+    are scored on the same last slice of the rows; the dims the MLP leaves out are those a frame
+    barely shows, e.g. velocities). ``mlp_steps``: the full MLP fit's optimiser steps.
+
+    The short fit only says which dims are readable, not which read-out reads them better: on
+    point mass (SIGReg encoder) it read x with R^2 0.9949 against the ridge's 0.9983, and the
+    full fit then misread the ball 3x less than the ridge on held-out episodes (0.0097 vs 0.031)."""
     if kind not in READOUTS:
         raise ValueError(f"unknown state read-out {kind!r}; choose one of {READOUTS}")
     if kind == "ridge":
@@ -106,12 +111,11 @@ def fit_readout(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress
 
     screen = MLPProbe.screening(x, y, seed=seed, progress=progress)
     if kind == "mlp":
-        return MLPProbe.fit(x, y, seed=seed, progress=progress, screen=screen)
+        return MLPProbe.fit(x, y, steps=mlp_steps, seed=seed, progress=progress, screen=screen)
     ridge = StateProbe.fit(x, y)
-    readable = screen.r2 >= MIN_TRUST  # the dims a full MLP fit would read
-    if not bool((screen.r2 > ridge.r2 + 0.01)[readable].any()):
-        return ridge  # the MLP would read nothing better
-    mlp = MLPProbe.fit(x, y, seed=seed, progress=progress, screen=screen)
+    if not bool((screen.r2 >= MIN_TRUST).any()):
+        return ridge  # an MLP would read no dim
+    mlp = MLPProbe.fit(x, y, steps=mlp_steps, seed=seed, progress=progress, screen=screen)
     r2_mlp, r2_ridge = r2_on_mlp_dims(mlp, ridge)
     return mlp if r2_mlp >= r2_ridge else ridge
 

@@ -39,16 +39,17 @@ class DemoPreset:
     samples: int  # CEM budget
     elites: int
     iterations: int
+    readout_steps: int  # MLP goal read-out fit
     loader_workers: int = 0  # DataLoader processes decoding video for pretraining
 
 
 PRESETS = {
     "cpu": DemoPreset(episodes=400, steps=100, encoder="cpu-small", pretrain_steps=600, pretrain_batch=32,
                       predictor="cpu-small", ac_steps=2500, ac_batch=64, pool=2, eval_episodes=50,
-                      samples=100, elites=10, iterations=10),
+                      samples=100, elites=10, iterations=10, readout_steps=3000),
     "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
                        predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
-                       samples=16, elites=4, iterations=2),
+                       samples=16, elites=4, iterations=2, readout_steps=50),
 }  # fmt: skip
 
 # seconds per unit measured on 2 CPU cores, for the ETA: per 100-step episode collected, per
@@ -156,6 +157,7 @@ def run_pipeline(
     stages.start("train-ac")
     if not _finished(ac, "world_model.json", p.ac_steps):
         train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset=p.predictor, pool=p.pool,
+                               readout_steps=p.readout_steps,
                                loop=LoopConfig(steps=p.ac_steps, batch_size=p.ac_batch, eval_every=10**9, **loop),
                                optim=OptimConfig(lr=1e-3, weight_decay=0.01)))  # fmt: skip
     stages.finish("train-ac")

@@ -68,7 +68,9 @@ class EvalConfig:
     """latent distance of the world-model cost"""
     goal_state: Literal["decoded", "recorded", "none"] = "decoded"
     """goal proprio for the model row: decoded from the goal image by the model's learned read-out
-    (image-only planning); recorded with a dataset goal frame; none (latent distance only)"""
+    (image-only planning); recorded with a dataset goal frame, scored on the same dims the read-out
+    can read (what a perfect read-out would give; all dims without a read-out); none (latent
+    distance only)"""
     state_weight: float = 3.0
     """weight of the proprio term in the model row's cost (3 measured best of 0.3, 1, 3 on point mass)"""
     goal_dims: tuple[str, ...] = ()
@@ -198,15 +200,9 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         if wm is None:
             raise ValueError(f"the {row} row needs --model (a train-ac run)")
         z_goal = wm.encode(goal_img[None])[0]
-        gs, dims, weight = None, None, 0.0
-        mode_gs = "none" if row == "model-latent" else cfg.goal_state
-        if mode_gs == "decoded":  # read from the goal image by the model's learned state read-out
-            decoded, dims = wm.decode_state(goal_img[None])
-            gs, weight = decoded[0], cfg.state_weight
-        elif mode_gs == "recorded":
-            if goal_state is None:
-                raise ValueError("--goal-state recorded needs dataset goals (their recorded proprio)")
-            gs, weight = torch.as_tensor(goal_state, dtype=torch.float32), cfg.state_weight
+        gs, dims, weight = goal_term(
+            wm, goal_img, goal_state, "none" if row == "model-latent" else cfg.goal_state, cfg
+        )
         if gs is not None and cfg.goal_dims:
             mask = torch.as_tensor(goal_dim_mask(task.state_names, cfg.goal_dims), dtype=torch.float32)
             dims = mask if dims is None else dims * mask
@@ -259,6 +255,24 @@ def _init_worker():
 
 
 # -- the evaluation -----------------------------------------------------------------------------
+
+
+def goal_term(wm, goal_img, goal_state, mode: str, cfg: EvalConfig):
+    """The model row's proprio goal: (goal state (P,) or None, per-dim weights (P,) or None: all,
+    state weight). ``mode`` decoded: read from the goal image by the learned read-out, scored on
+    the dims it can read; recorded: the dataset goal's recorded state, scored on the same dims
+    (all without a read-out), so only the goal values differ; none: no proprio term."""
+    import torch
+
+    if mode == "decoded":
+        decoded, dims = wm.decode_state(goal_img[None])
+        return decoded[0], dims, cfg.state_weight
+    if mode == "recorded":
+        if goal_state is None:
+            raise ValueError("--goal-state recorded needs dataset goals (their recorded proprio)")
+        dims = wm.decode_state(goal_img[None])[1] if wm.state_probe is not None else None
+        return torch.as_tensor(goal_state, dtype=torch.float32), dims, cfg.state_weight
+    return None, None, 0.0
 
 
 def goal_dim_mask(state_names: tuple[str, ...], goal_dims: tuple[str, ...]) -> list[float]:
