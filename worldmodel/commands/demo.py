@@ -54,7 +54,7 @@ PRESETS = {
 
 # seconds per unit measured on 2 CPU cores, for the ETA: per 100-step episode collected, per
 # pretraining step, per predictor step (+ features and state read-out), per evaluated episode
-_COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.106, "train-ac-fixed": 90.0, "eval": 1.3}
+_COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.106, "train-ac-fixed": 200.0, "eval": 1.3}
 
 
 @dataclass(frozen=True)
