@@ -236,3 +236,27 @@ def test_angle_dims_are_encoded_inside_and_wrapped_in_the_cost(encoder_run, tmp_
     costs = [make_latent_goal_cost(wm, z[:1], s0, z[1], goal_state=g, state_weight=1.0)(actions)
              for g in (goal, goal + torch.tensor([2 * math.pi, 0, 0, 0]))]  # fmt: skip
     torch.testing.assert_close(costs[0], costs[1])  # a full turn is no error
+
+
+def test_goal_read_out_takes_whole_episodes_up_to_its_frame_count_and_memory(encoder_run, monkeypatch):
+    import worldmodel.state_probe
+    import worldmodel.train_ac as ta
+    from worldmodel.datasets import LeRobotDataset
+    from worldmodel.pretrain import load_encoder
+    from worldmodel.state_codec import StateCodec
+
+    data, enc = encoder_run
+    rows = []
+    monkeypatch.setattr(worldmodel.state_probe, "fit_readout", lambda kind, x, y, **kw: rows.append(x.shape))
+    ds, encoder = LeRobotDataset(data, check_videos=False), load_encoder(enc, "cpu")
+    codec, total, longest = StateCodec(4), int(np.sum(ds.lengths)), int(np.max(ds.lengths))
+
+    def fitted_rows(frames: int) -> tuple[int, int]:
+        ta.fit_state_probe(ds, encoder, "cpu", codec, "ridge", frames=frames)
+        return rows[-1]
+
+    assert fitted_rows(10**6)[0] == total  # every frame, not more
+    n, features = fitted_rows(50)
+    assert 50 <= n < 50 + longest  # whole episodes until the count is reached
+    monkeypatch.setattr(ta, "READOUT_BYTES", 4 * features * 30)  # room for 30 frames' features
+    assert 30 <= fitted_rows(10**6)[0] < 30 + longest

@@ -347,13 +347,19 @@ def decoding_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, r
     return probe
 
 
+#: memory for the goal read-out's features (float32)
+READOUT_BYTES = 2 << 30
+
+
 def fit_state_probe(
     train: LeRobotDataset, encoder, device, codec: StateCodec, kind: str = "auto", frames: int = 40_000, seed: int = 0,
     mlp_steps: int = 6000, progress: bool = False,
 ):  # fmt: skip
     """Read-out (``kind``: auto, mlp or ridge; an MLP fitted with ``mlp_steps``) of the encoded
     proprio state from full-grid features of about ``frames`` training frames (whole random
-    episodes, each decoded in one batch)."""
+    episodes, each decoded in one batch), fewer where their float32 features would pass
+    ``READOUT_BYTES`` (the fits hold a few copies): all 40,000 of a 64x64 cpu-small encoder's
+    (8,192 features, 1.3 GB), about 2,000 of a ViT-L's full grid."""
     import numpy as np
     from tqdm import tqdm
 
@@ -362,10 +368,14 @@ def fit_state_probe(
 
     order = np.random.default_rng(seed).permutation(train.num_episodes)
     feats, states, total = [], [], 0
+    frames = min(frames, int(np.sum(train.lengths)))
     bar = tqdm(
         total=frames, desc="state read-out: encoding frames", unit="frame", disable=not progress, leave=False
     )
     for z, s in episode_features(train, encoder, order, device):
+        if not feats:
+            frames = min(frames, max(1, READOUT_BYTES // (4 * z[0].numel())))
+            bar.total = frames
         feats.append(z)
         states.append(s)
         total += len(z)
