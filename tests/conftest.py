@@ -35,7 +35,7 @@ def tiny_pipeline(tmp_path_factory) -> dict[str, Path]:
         PretrainConfig(data=data, out=enc, preset="tiny", held_out=0.34, loop=LoopConfig(steps=2, **loop))
     )
     train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset="tiny", pool=0, frameskip=5, frames=3,
-                           rollout_steps=2, loop=LoopConfig(steps=4, **loop)))  # fmt: skip
+                           rollout_steps=2, readout_steps=200, loop=LoopConfig(steps=4, **loop)))  # fmt: skip
     return {"data": data, "encoder": enc, "ac": ac}
 
 

@@ -121,7 +121,7 @@ def ac_config(data: Path, enc: Path, out: Path, **loop) -> TrainACConfig:
     base = dict(steps=6, batch_size=4, log_every=2, ckpt_every=2, progress=False, threads=1)
     base.update(loop)
     return TrainACConfig(data=data, encoder=enc, out=out, preset="tiny", pool=0, frameskip=2, frames=4,
-                         rollout_steps=2, loop=LoopConfig(**base))  # fmt: skip
+                         rollout_steps=2, readout_steps=200, loop=LoopConfig(**base))  # fmt: skip
 
 
 @pytest.mark.parametrize("decode_weight", [0.0, 1.0])
@@ -154,7 +154,7 @@ def test_train_ac_two_processes_match_one_process(encoder_run, tmp_path, torchru
     data, enc = encoder_run
     train_ac(ac_config(data, enc, tmp_path / "one"))
     torchrun(["train-ac", "--data", str(data), "--encoder", str(enc), "--out", str(tmp_path / "two"), "--preset",
-              "tiny", "--pool", "0", "--frameskip", "2", "--frames", "4", "--rollout-steps", "2", "--loop.steps", "6",
+              "tiny", "--pool", "0", "--frameskip", "2", "--frames", "4", "--rollout-steps", "2", "--readout-steps", "200", "--loop.steps", "6",
               "--loop.batch-size", "4", "--loop.log-every", "2", "--loop.ckpt-every", "2", "--loop.parallel", parallel],
              29574 + (parallel == "fsdp"))  # fmt: skip
     a = load_file(str(tmp_path / "one" / "predictor.safetensors"))
