@@ -26,6 +26,7 @@ import torch
 from envs.registration import resolve_task
 from worldmodel.commands.demo import PRESETS, run_pipeline
 from worldmodel.commands.report import markdown_table
+from worldmodel.train_ac import TrainACConfig
 
 #: GPU preset: the CPU preset's data and encoder (longer pretraining planned worse on point mass),
 #: and the GPU spent on the predictor, the stage that limited planning: twice the width at 4x the
@@ -35,7 +36,7 @@ from worldmodel.commands.report import markdown_table
 GPU = replace(PRESETS["cpu"], predictor="cpu", ac_steps=6_500, ac_batch=256)
 #: the goal read-out's MLP fit: train-ac's default (the demo fits it in half the steps to stay
 #: inside its 15 minutes)
-READOUT_STEPS = 6000
+READOUT_STEPS = TrainACConfig.readout_steps
 
 
 def commit() -> str:

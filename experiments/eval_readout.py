@@ -28,6 +28,7 @@ from worldmodel.features import episode_features
 from worldmodel.pretrain import load_encoder
 from worldmodel.state_codec import StateCodec
 from worldmodel.state_probe import fit_readout, r2_on_mlp_dims
+from worldmodel.train_ac import TrainACConfig
 
 
 def main() -> None:
@@ -45,7 +46,10 @@ def main() -> None:
     p.add_argument("--dims", type=int, nargs="+", default=None, help="dims a frame shows (default: all)")
     p.add_argument("--tol", type=float, default=0.05)
     p.add_argument(
-        "--mlp-steps", type=int, default=6000, help="the MLP fit's steps (train-ac's --readout-steps)"
+        "--mlp-steps",
+        type=int,
+        default=TrainACConfig.readout_steps,
+        help="the MLP fit's steps (default: train-ac's --readout-steps)",
     )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()

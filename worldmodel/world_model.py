@@ -121,6 +121,14 @@ class WorldModel:
             z = encode_frames(self.encoder, frames, self.pool).float()
         return (z - self.mean) / self.std
 
+    @property
+    def state_trust(self) -> Tensor | None:
+        """(P,) how much each proprio dim read out of a frame can be trusted, in [0, 1] (the read-out's
+        held-out R^2, zero below its threshold); None without a read-out. No frame needed."""
+        if self.state_probe is None:
+            return None
+        return self.state_codec.raw_weights(self.state_probe.dim_weights)
+
     @torch.no_grad()
     def decode_state(self, frames: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
         """The proprio state a frame shows, read out by the learned probe: frames as in
@@ -129,8 +137,7 @@ class WorldModel:
             raise ValueError("this world model has no state read-out (train it with proprio states)")
         frames = self._frames(frames)
         z = encode_frames(self.encoder, frames, 0)  # full grid, layer-normed
-        codec = self.state_codec
-        return codec.decode(self.state_probe(z.flatten(1))), codec.raw_weights(self.state_probe.dim_weights)
+        return self.state_codec.decode(self.state_probe(z.flatten(1))), self.state_trust
 
     @torch.no_grad()
     def rollout(

@@ -270,8 +270,7 @@ def goal_term(wm, goal_img, goal_state, mode: str, cfg: EvalConfig):
     if mode == "recorded":
         if goal_state is None:
             raise ValueError("--goal-state recorded needs dataset goals (their recorded proprio)")
-        dims = wm.decode_state(goal_img[None])[1] if wm.state_probe is not None else None
-        return torch.as_tensor(goal_state, dtype=torch.float32), dims, cfg.state_weight
+        return torch.as_tensor(goal_state, dtype=torch.float32), wm.state_trust, cfg.state_weight
     return None, None, 0.0
 
 
