@@ -8,7 +8,7 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     import tyro
 
-    from worldmodel.commands import collect, demo, evaluate, import_official, pretrain, train_ac
+    from worldmodel.commands import collect, compare, demo, evaluate, import_official, pretrain, train_ac
 
     commands = {
         "demo": (demo.DemoConfig, demo.main),
@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> None:
         "pretrain": (pretrain.PretrainConfig, pretrain.main),
         "train-ac": (train_ac.TrainACConfig, train_ac.main),
         "eval": (evaluate.EvalConfig, evaluate.main),
+        "compare": (compare.CompareConfig, compare.main),
         "import-official": (import_official.ImportOfficialConfig, import_official.main),
     }
     cfg = tyro.extras.subcommand_cli_from_dict(

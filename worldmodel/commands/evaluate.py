@@ -167,7 +167,8 @@ def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
 
 
 def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int):
-    """(start physics state, goal physics state, goal proprio) for dataset-goal episode i."""
+    """(start physics state, goal physics state, goal proprio, (recorded episode index, start frame))
+    for dataset-goal episode i."""
     rng = np.random.default_rng([seed, i, 17])
     ok = [p for p in range(ds.num_episodes) if ds.lengths[p] > cfg.goal_offset]
     if not ok:
@@ -177,7 +178,7 @@ def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int):
     rows = ds.episode_rows(pos)
     phys = ds.columns["observation.environment_state"][rows]
     states = ds.columns["observation.state"][rows]
-    return phys[t], phys[t + cfg.goal_offset], states[t + cfg.goal_offset]
+    return phys[t], phys[t + cfg.goal_offset], states[t + cfg.goal_offset], (int(ds.episode_index[pos]), t)
 
 
 def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: Path | None = None) -> dict:
@@ -188,9 +189,9 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
 
     env, wm, ds = _resources(cfg)
     task = env.unwrapped
-    goal_state = None
+    goal_state, origin = None, None
     if mode == "dataset":
-        start, goal_phys, goal_state = _dataset_start(ds, cfg, seed, i)
+        start, goal_phys, goal_state, origin = _dataset_start(ds, cfg, seed, i)
         env.reset(seed=seed * 100_003 + i, options={"state": start, "goal_state": goal_phys})
     else:
         env.reset(seed=seed * 100_003 + i)
@@ -232,6 +233,7 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         "final_distance": rec.final_distance, "plan_seconds": float(np.mean(rec.plan_seconds)),
         "evaluations": float(np.mean(rec.evaluations)),
         "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
+        "start": list(origin) if origin else None,  # dataset goals: (recorded episode, start frame)
     }  # fmt: skip
     if video is not None:  # written here, in the worker: frames never cross processes
         from worldmodel.video import write_video
