@@ -87,6 +87,11 @@ def test_compare_uses_only_shared_episodes_and_says_so(tmp_path, capsys):
     (r,) = compare(CompareConfig(a=(a,), b=(b,)))["rows"]
     assert r["episodes"] == 2 and r["unpaired"] == {"a": 1, "b": 2}
     assert "left out 1 episodes only A played and 2 only B played" in capsys.readouterr().out
+    data = json.loads((b / "results.json").read_text())
+    data["episodes"].append(data["episodes"][0] | {"mode": "random", "start": None})
+    (b / "results.json").write_text(json.dumps(data))
+    assert len(compare(CompareConfig(a=(a,), b=(b,)))["rows"]) == 1
+    assert "random goals: only one side played them, left out" in capsys.readouterr().out
 
 
 def test_compare_refuses_runs_that_did_not_play_the_same_episodes(tmp_path):

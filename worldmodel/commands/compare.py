@@ -133,6 +133,8 @@ def compare(cfg: CompareConfig) -> dict:
          f"{r['a_only']} / {r['b_only']}", f"{r['mcnemar_p']:.3g}"]
         for r in rows])  # fmt: skip
     print(table)
+    for mode in sorted({k[0] for k in eps_a} ^ {k[0] for k in eps_b}):
+        print(f"[compare] {mode} goals: only one side played them, left out")
     for r in rows:
         if r["unpaired"]["a"] or r["unpaired"]["b"]:
             print(f"[compare] {r['mode']} goals: left out {r['unpaired']['a']} episodes only {name_a} played "
