@@ -249,7 +249,7 @@ def test_goal_read_out_takes_whole_episodes_up_to_its_frame_count_and_memory(enc
     rows = []
     monkeypatch.setattr(worldmodel.state_probe, "fit_readout", lambda kind, x, y, **kw: rows.append(x.shape))
     ds, encoder = LeRobotDataset(data, check_videos=False), load_encoder(enc, "cpu")
-    codec, total, longest = StateCodec(4), int(np.sum(ds.lengths)), int(np.max(ds.lengths))
+    codec, total, longest = StateCodec(4), ds.num_frames, int(np.max(ds.lengths))
 
     def fitted_rows(frames: int) -> tuple[int, int]:
         ta.fit_state_probe(ds, encoder, "cpu", codec, "ridge", frames=frames)

@@ -352,8 +352,9 @@ READOUT_BYTES = 2 << 30
 
 
 def fit_state_probe(
-    train: LeRobotDataset, encoder, device, codec: StateCodec, kind: str = "auto", frames: int = 40_000, seed: int = 0,
-    mlp_steps: int = 6000, progress: bool = False,
+    train: LeRobotDataset, encoder, device, codec: StateCodec, kind: str = "auto",
+    frames: int = TrainACConfig.readout_frames, seed: int = 0, mlp_steps: int = TrainACConfig.readout_steps,
+    progress: bool = False,
 ):  # fmt: skip
     """Read-out (``kind``: auto, mlp or ridge; an MLP fitted with ``mlp_steps``) of the encoded
     proprio state from full-grid features of about ``frames`` training frames (whole random
@@ -368,7 +369,7 @@ def fit_state_probe(
 
     order = np.random.default_rng(seed).permutation(train.num_episodes)
     feats, states, total = [], [], 0
-    frames = min(frames, int(np.sum(train.lengths)))
+    frames = min(frames, train.num_frames)
     bar = tqdm(
         total=frames, desc="state read-out: encoding frames", unit="frame", disable=not progress, leave=False
     )
