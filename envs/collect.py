@@ -153,7 +153,7 @@ def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple
 
 def collect(cfg: CollectConfig) -> dict:
     """Collect episodes into ``cfg.out``; returns a summary (episodes, frames, coverage)."""
-    from worldmodel.datasets.writer import LeRobotWriter, atomic_write_text
+    from worldmodel.data.writer import LeRobotWriter, atomic_write_text
 
     task_id = resolve_task(cfg.task)
     if cfg.episodes < 0 or cfg.steps < 1 or cfg.workers < 0:
@@ -231,7 +231,7 @@ def coverage_report(root: Path, bins: int = 20) -> dict:
     """How much of the task's workspace the dataset visits (from the recorded physics states)."""
     import gymnasium as gym
 
-    from worldmodel.datasets.reader import LeRobotDataset
+    from worldmodel.data.reader import LeRobotDataset
 
     ds = LeRobotDataset(root, check_videos=False)
     env = gym.make(ds.info["robot_type"]).unwrapped

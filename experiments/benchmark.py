@@ -1,103 +1,169 @@
-"""The benchmark: every task through the whole pipeline, CEM and CMA-ES, with all baselines.
+"""The benchmark: every task through the whole pipeline, each planner, with all baselines.
 
-Per task: collect exploration data, pretrain the encoder, train the predictor, and evaluate CEM
-and CMA-ES under the protocol (dataset and random goals, 3 seeds), with the oracle, random and
-do-nothing rows. Writes ``<out>/<task>/...`` (datasets, models, per-planner eval directories) and
-``<out>/benchmark.md``: task, planner, success with interval, oracle success, planning seconds
-per re-plan, hardware, wall-clock and the commit.
+Per task: collect exploration data, pretrain the encoder, train the predictor, and evaluate each
+planner under the protocol (3 seeds x 50 episodes per goal mode) beside the true-simulator
+oracle (same planner and budget), random and do-nothing rows. Writes ``<out>/<task>/...``
+(datasets, models, per-planner eval directories), ``<out>/benchmark.json`` (every row, the
+commit and the hardware) and ``<out>/benchmark.md``; ``--readme README.md`` also writes the table
+into the README between its benchmark markers. ``--report-only`` rebuilds both from
+``benchmark.json`` without running anything.
 
-    python experiments/benchmark.py --preset cpu                    # runs here (hours on 2 cores)
+    python experiments/benchmark.py --preset cpu --readme README.md     # every task (hours on 2 cores)
     python experiments/benchmark.py --preset cpu --tasks pointmass --seeds 0
-    python experiments/benchmark.py --preset cpu --ac-steps 10000   # the predictor trained 4x longer
-    python experiments/benchmark.py --preset gpu --workers 8        # on a GPU machine (H100: 14 min per task after pretraining)
+    python experiments/benchmark.py --preset tiny --tasks pointmass --out runs/bench-tiny   # a smoke run
+    python experiments/benchmark.py --report-only --readme README.md    # the table again, from benchmark.json
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import platform
 import subprocess
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
+import tyro
 
-from envs.registration import resolve_task
-from worldmodel.commands.demo import PRESETS, run_pipeline
-from worldmodel.commands.report import markdown_table
-from worldmodel.train_ac import TrainACConfig
+from planners.registry import PlannerName
+from worldmodel.eval.report import markdown_table
+from worldmodel.pipeline import PRESETS, DemoPreset, run_pipeline
+from worldmodel.train.predictor import TrainACConfig
 
-#: GPU preset: the CPU preset's data and encoder (longer pretraining planned worse on point mass),
-#: and the GPU spent on the predictor, the stage that limited planning: twice the width at 4x the
-#: batch. 6,500 steps took 9.3 min on an H100 shared with three other runs (11.7 steps/s: the
-#: small predictor's step is bound by Python and kernel launches, so the batch is nearly free).
-#: Reacher, 3 x 50 dataset goals: CEM 80.7%, CMA-ES 84.7% (README)
+#: GPU preset: the CPU preset's data and encoder, and the GPU spent on the predictor (the stage
+#: that limits planning): twice the width at 4x the batch
 GPU = replace(PRESETS["cpu"], predictor="cpu", ac_steps=6_500, ac_batch=256)
-#: the goal read-out's MLP fit: train-ac's default (the demo fits it in half the steps to stay
-#: inside its 15 minutes)
-READOUT_STEPS = TrainACConfig.readout_steps
+BEGIN, END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Every task through the whole pipeline; a results table with the oracle and baseline rows."""
+
+    preset: Literal["cpu", "gpu", "tiny"] = "cpu"
+    """sizes and budgets (the demo's presets; gpu spends a GPU on a wider predictor)"""
+    tasks: tuple[str, ...] = ("pointmass", "reacher", "umaze", "pusht")
+    """task ids or short names"""
+    planners: tuple[PlannerName, ...] = ("cem", "cmaes")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    goals: tuple[Literal["dataset", "random"], ...] = ("dataset", "random")
+    episodes: int = 0
+    """episodes per seed (0: the preset's)"""
+    ac_steps: int = 0
+    """predictor training steps (0: the preset's)"""
+    readout_steps: int = 0
+    """the MLP goal read-out's fit steps (0: train-ac's default; the tiny preset keeps its own)"""
+    latent_row: bool = False
+    """also plan with the latent distance alone"""
+    workers: int = 2
+    """processes for collection and evaluation"""
+    out: Path = Path("runs/benchmark")
+    readme: Path | None = None
+    """write the table into this Markdown file between the benchmark markers"""
+    report_only: bool = False
+    """rebuild benchmark.md (and --readme) from <out>/benchmark.json; run nothing"""
 
 
 def commit() -> str:
+    """The checked-out commit, with ``+dirty`` when tracked files differ from it."""
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip()  # fmt: skip
     except OSError:
         return "unknown"
+    return (sha or "unknown") + ("+dirty" if dirty else "")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=["cpu", "gpu", "tiny"], default="cpu")
-    p.add_argument("--tasks", nargs="*", default=["pointmass", "reacher", "umaze", "pusht"])
-    p.add_argument("--planners", nargs="*", default=["cem", "cmaes"])
-    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    p.add_argument("--goals", nargs="*", default=["dataset", "random"])
-    p.add_argument("--episodes", type=int, default=0, help="episodes per seed (default: the preset's, 50)")
-    p.add_argument("--ac-steps", type=int, default=0,
-                   help="predictor training steps (default: the preset's; 2,500 for cpu, 10,000 is wm train-ac's)")  # fmt: skip
-    p.add_argument("--readout-steps", type=int, default=0,
-                   help=f"the MLP goal read-out's fit steps (default: {READOUT_STEPS}, train-ac's; tiny: the preset's)")  # fmt: skip
-    p.add_argument("--latent-row", action="store_true", help="also plan with the latent distance alone")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--out", type=Path, default=Path("runs/benchmark"))
-    args = p.parse_args()
-    preset = GPU if args.preset == "gpu" else PRESETS[args.preset]
-    if args.episodes:
-        preset = replace(preset, eval_episodes=args.episodes)
-    if args.ac_steps:
-        preset = replace(preset, ac_steps=args.ac_steps)
-    if args.readout_steps or args.preset != "tiny":
-        preset = replace(preset, readout_steps=args.readout_steps or READOUT_STEPS)
-    hardware = (
-        torch.cuda.get_device_name(0)
-        if torch.cuda.is_available()
-        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    )
+def hardware(workers: int) -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)}, {workers} planning processes"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {workers} planning processes"
+
+
+def preset_for(cfg: BenchmarkConfig) -> DemoPreset:
+    preset = GPU if cfg.preset == "gpu" else PRESETS[cfg.preset]
+    if cfg.episodes:
+        preset = replace(preset, eval_episodes=cfg.episodes)
+    if cfg.ac_steps:
+        preset = replace(preset, ac_steps=cfg.ac_steps)
+    if cfg.readout_steps or cfg.preset != "tiny":
+        preset = replace(preset, readout_steps=cfg.readout_steps or TrainACConfig.readout_steps)
+    return preset
+
+
+def report(bench: dict) -> str:
+    """The Markdown table (and the line below it saying how it was made) of a benchmark.json."""
+    label = {"model": "world model", "model-latent": "world model, latent distance alone", "oracle": "oracle",
+             "random": "random actions", "do-nothing": "do nothing"}  # fmt: skip
     rows = []
-    for task in args.tasks:
-        task_id = resolve_task(task)
-        t0 = time.perf_counter()
-        res = run_pipeline(task_id, preset, args.out / task_id.split("/")[-1], workers=args.workers,
-                           planners=tuple(args.planners), seeds=tuple(args.seeds), goals=tuple(args.goals),
-                           label=f"benchmark preset {args.preset}", latent_row=args.latent_row)  # fmt: skip
-        minutes = (time.perf_counter() - t0) / 60
-        by = {(s["row"], s["planner"], s["mode"]): s for s in res["summary"]}
-        for planner in args.planners:
-            for mode in args.goals:
-                m, o = by[("model", planner, mode)], by[("oracle", planner, mode)]
-                lo, hi = m["success_ci95"]
-                rows.append([task_id, planner, mode, f"{100 * m['success']:.1f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
-                             f"{100 * o['success']:.1f}%", f"{100 * by[('random', 'random', mode)]['success']:.1f}%",
-                             f"{100 * by[('do-nothing', 'do-nothing', mode)]['success']:.1f}%",
-                             f"{m['plan_seconds']:.2f}", hardware, f"{minutes:.0f} min", commit()])  # fmt: skip
-    table = markdown_table(["task", "planner", "goals", "world model success [95% CI]", "oracle", "random",
-                            "do-nothing", "s / re-plan", "hardware", "wall-clock", "commit"], rows)  # fmt: skip
-    (args.out / "benchmark.md").write_text(table + "\n")
-    print(table)
+    for s in bench["rows"]:
+        lo, hi = s["success_ci95"]
+        planner = s["planner"] if s["row"] in ("model", "model-latent", "oracle") else "-"
+        timing = f"{s['plan_seconds']:.2f}" if s["evaluations"] else "-"
+        rows.append([s["task"], s["mode"], label[s["row"]], planner, str(s["episodes"]),
+                     f"{100 * s['success']:.1f}% [{100 * lo:.0f}, {100 * hi:.0f}]", f"{s['final_distance']:.3f}",
+                     timing, f"{s['evaluations']:.0f}"])  # fmt: skip
+    table = markdown_table(["task", "goals", "row", "planner", "episodes", "success [95% CI]", "final distance",
+                            "s / re-plan", "model evals / re-plan"], rows)  # fmt: skip
+    p = bench["preset"]
+    minutes = ", ".join(f"{t.split('/')[-1]} {m:.0f}" for t, m in bench["minutes"].items())
+    note = (f"Commit `{bench['commit']}`, {bench['date']}, {bench['hardware']}; `python experiments/benchmark.py "
+            f"{bench['command']}`. Per task: {p['episodes']} episodes collected, encoder `{p['encoder']}` "
+            f"pretrained {p['pretrain_steps']} steps, predictor `{p['predictor']}` {p['ac_steps']} steps, then "
+            f"{len(bench['seeds'])} seeds x {p['eval_episodes']} episodes per goal mode, 50-step budget, "
+            f"{p['samples']} samples x {p['iterations']} iterations ({p['elites']} elites). Wall-clock per task "
+            f"(min): {minutes}.")  # fmt: skip
+    return table + "\n\n" + note + "\n"
+
+
+def write_readme(path: Path, text: str) -> None:
+    """Replace what lies between the benchmark markers of ``path`` with ``text``."""
+    doc = path.read_text()
+    if BEGIN not in doc or END not in doc:
+        raise ValueError(f"{path} has no {BEGIN} ... {END} markers to write the table between")
+    head, rest = doc.split(BEGIN, 1)
+    path.write_text(head + BEGIN + "\n" + text + END + rest.split(END, 1)[1])
+
+
+def main(cfg: BenchmarkConfig, argv: list[str] | None = None) -> dict:
+    from envs.registration import resolve_task
+
+    store = cfg.out / "benchmark.json"
+    if cfg.report_only:
+        if not store.exists():
+            raise FileNotFoundError(f"{store} missing: run the benchmark first")
+        bench = json.loads(store.read_text())
+    else:
+        preset = preset_for(cfg)
+        task_ids = [resolve_task(t) for t in cfg.tasks]  # unknown names raise before any work
+        bench = {"commit": commit(), "date": time.strftime("%Y-%m-%d"), "hardware": hardware(cfg.workers),
+                 "command": " ".join(argv) if argv is not None else "", "preset": vars(preset),
+                 "seeds": list(cfg.seeds), "rows": [], "minutes": {}}  # fmt: skip
+        for task_id in task_ids:
+            t0 = time.perf_counter()
+            res = run_pipeline(task_id, preset, cfg.out / task_id.split("/")[-1], workers=cfg.workers,
+                               planners=cfg.planners, seeds=cfg.seeds, goals=cfg.goals,
+                               label=f"benchmark preset {cfg.preset}", latent_row=cfg.latent_row)  # fmt: skip
+            bench["minutes"][task_id] = (time.perf_counter() - t0) / 60
+            order = {"model": 0, "model-latent": 1, "oracle": 2, "random": 3, "do-nothing": 4}
+            keep = ("task", "row", "planner", "mode", "episodes", "success", "success_ci95", "final_distance",
+                    "plan_seconds", "evaluations")  # fmt: skip
+            summary = sorted(res["summary"], key=lambda s: (s["mode"], order[s["row"]]))
+            bench["rows"] += [{k: s[k] for k in keep} for s in summary]
+            store.parent.mkdir(parents=True, exist_ok=True)
+            store.write_text(json.dumps(bench, indent=1))  # after each task: a stopped run keeps its rows
+    text = report(bench)
+    (cfg.out / "benchmark.md").write_text(text)
+    if cfg.readme is not None:
+        write_readme(cfg.readme, text)
+    print(text)
+    return bench
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(tyro.cli(BenchmarkConfig), argv=sys.argv[1:])

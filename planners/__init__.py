@@ -7,7 +7,8 @@ Every planner has one signature (:class:`planners.base.PlanFn`)::
     plan(cost_fn, low (A,), high (A,), cfg, *, init_mean=None (L, A), generator=None) -> PlanResult
 
 with ``cost_fn: actions (S, L, A) -> cost (S,)``, lower is better. ``run_mpc`` runs any of them in
-an env; ``make_oracle_cost`` scores plans in the true simulator (the upper bound).
+an env; ``make_oracle_cost`` scores plans in the true simulator (the upper bound; imported on
+first use, since it needs the MuJoCo tasks of ``envs``); ``make_planner`` picks one by name.
 """
 
 from planners.base import CostFn, PlanFn, PlanResult
@@ -17,9 +18,21 @@ from planners.cmaes import CMAESConfig, plan_cmaes
 from planners.gradient import GDConfig, plan_gd
 from planners.mpc import EpisodeRecord, run_mpc
 from planners.mppi import MPPIConfig, plan_mppi
-from planners.oracle import make_oracle_cost, make_oracle_rollout
+from planners.registry import PLANNERS, make_planner
+
+_ORACLE = ("make_oracle_cost", "make_oracle_rollout")
+
+
+def __getattr__(name: str):
+    if name in _ORACLE:  # the oracle imports envs and mujoco: only when asked for
+        from planners import oracle
+
+        return getattr(oracle, name)
+    raise AttributeError(f"module 'planners' has no attribute {name!r}")
+
 
 __all__ = [
+    "PLANNERS",
     "BaselineConfig",
     "CEMConfig",
     "CMAESConfig",
@@ -31,6 +44,7 @@ __all__ = [
     "PlanResult",
     "make_oracle_cost",
     "make_oracle_rollout",
+    "make_planner",
     "plan_cem",
     "plan_cmaes",
     "plan_do_nothing",

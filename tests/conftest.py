@@ -19,9 +19,9 @@ import pytest  # noqa: E402
 def tiny_pipeline(tmp_path_factory) -> dict[str, Path]:
     """A small point-mass dataset, a tiny pretrained encoder and a tiny trained predictor."""
     from envs.collect import CollectConfig, collect
-    from worldmodel.pretrain import PretrainConfig, pretrain
-    from worldmodel.train_ac import TrainACConfig, train_ac
-    from worldmodel.training.config import LoopConfig
+    from worldmodel.train.config import LoopConfig
+    from worldmodel.train.predictor import TrainACConfig, train_ac
+    from worldmodel.train.pretrain import PretrainConfig, pretrain
 
     root = tmp_path_factory.mktemp("pipeline")
     data, enc, ac = root / "pm", root / "enc", root / "ac"

@@ -8,9 +8,8 @@ from dataclasses import replace
 import pytest
 
 from worldmodel.cli import main as wm
-from worldmodel.commands.demo import PRESETS, DemoConfig, run_pipeline
-from worldmodel.commands.demo import main as demo
-from worldmodel.commands.report import wilson_interval
+from worldmodel.eval.stats import wilson_interval
+from worldmodel.pipeline import PRESETS, DemoConfig, demo, run_pipeline
 
 
 def test_wilson_interval_known_values():
@@ -48,9 +47,43 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert wm_json.stat().st_mtime_ns == before
 
 
-def test_cli_dispatches_and_rejects_unknown_task(tmp_path):
-    with pytest.raises(ValueError, match="unknown task"):
-        wm(["demo", "--task", "cartpole", "--out", str(tmp_path / "x")])
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Run ``wm argv``; it must exit with status 2 and print one line on stderr, no traceback."""
+    with pytest.raises(SystemExit) as e:
+        wm(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    err = one_line_error(capsys, ["demo", "--task", "cartpole", "--out", str(tmp_path / "x")])
+    assert err.startswith("wm demo: error: unknown task 'cartpole'") and "pointmass" in err
     assert not (tmp_path / "x").exists()  # validated before anything is written
-    with pytest.raises(SystemExit):
-        wm(["nonsense"])
+    err = one_line_error(capsys, ["eval", "--task", "nope"])
+    assert err.startswith("wm eval: error: unknown task 'nope'")
+    err = one_line_error(capsys, ["eval", "--model", str(tmp_path / "missing")])
+    assert "no config.json" in err and "missing" in err  # a missing run is named
+    (tmp_path / "notdata").mkdir()
+    err = one_line_error(capsys, ["pretrain", "--data", str(tmp_path / "notdata"), "--out", str(tmp_path / "r")])
+    assert "notdata" in err  # a bad dataset is named
+    err = one_line_error(capsys, ["eval", "--episodes", "abc"])
+    assert "--episodes" in err and "abc" in err and "see wm eval --help" in err  # a bad flag value
+    err = one_line_error(capsys, ["evall"])
+    assert "evall" in err and "eval" in err.split("evall", 1)[1]  # the commands it knows
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown task"):
+        wm(["eval", "--task", "nope", "--debug"])
+
+
+def test_the_installed_command_prints_one_line():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "worldmodel.cli", "eval", "--task", "nope"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip().startswith("wm eval: error: unknown task 'nope'") and len(res.stderr.splitlines()) == 1

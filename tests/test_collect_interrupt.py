@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from envs.collect import CollectConfig, collect
-from worldmodel.datasets import LeRobotDataset
+from worldmodel.data import LeRobotDataset
 
 # Ctrl-C handling as in a terminal, even when the tests run in a background job (where a
 # non-interactive shell starts them with SIGINT ignored, and Python keeps it ignored)

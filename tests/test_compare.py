@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from worldmodel.commands.compare import CompareConfig, compare
-from worldmodel.commands.report import mcnemar_exact_p, paired_difference_interval, wilson_interval
+from worldmodel.eval.compare import CompareConfig, compare
+from worldmodel.eval.stats import mcnemar_exact_p, paired_difference_interval, wilson_interval
 
 
 def test_mcnemar_exact_p_is_the_two_sided_binomial_tail():
@@ -120,7 +120,7 @@ def test_compare_refuses_runs_that_did_not_play_the_same_episodes(tmp_path):
 
 def test_compare_reads_real_eval_runs(tiny_pipeline, tmp_path):
     """Two rows of one real `wm eval` run, compared episode by episode."""
-    from worldmodel.commands.evaluate import EvalConfig, evaluate
+    from worldmodel.eval.protocol import EvalConfig, evaluate
 
     cfg = EvalConfig(task="pointmass", model=tiny_pipeline["ac"], goals=("dataset",), rows=("oracle", "do-nothing"),
                      episodes=3, seeds=(0,), samples=16, elites=4, iterations=2, workers=0, videos=0,

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from envs.collect import CollectConfig, collect
-from worldmodel.datasets import ClipDataset, ClipSpec, DatasetError, FrameCache, LeRobotDataset, LeRobotWriter
-from worldmodel.datasets.stats import aggregate, feature_stats
-from worldmodel.video import write_video
+from worldmodel.data import ClipDataset, ClipSpec, DatasetError, FrameCache, LeRobotDataset, LeRobotWriter
+from worldmodel.data.stats import aggregate, feature_stats
+from worldmodel.data.video import write_video
 
 IMG = "observation.images.top"
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from worldmodel.encoder import EncoderConfig, VideoEncoder
-from worldmodel.jepa import JEPA, JEPAConfig, MaskPredictorConfig
-from worldmodel.masks import BlockSpec, MaskConfig, patch_motion, sample_masks
-from worldmodel.representation import feature_std, motion_change, ridge_probe, sensitivity
-from worldmodel.rope import apply_rope, grid_positions, rope_angles
+from worldmodel.eval.representation import feature_std, linear_probe, motion_change, sensitivity
+from worldmodel.jepa.masks import BlockSpec, MaskConfig, patch_motion, sample_masks
+from worldmodel.jepa.objective import JEPA, JEPAConfig, MaskPredictorConfig
+from worldmodel.nn.rope import apply_rope, grid_positions, rope_angles
 
 
 @pytest.mark.parametrize("pos_embed", ["rope", "learned", "sincos"])
@@ -21,9 +23,7 @@ def test_encoder_shapes(pos_embed):
     z = enc(video)
     assert z.shape == (3, 2, 4, 32)  # (B, T', N, D)
     keep = torch.tensor([[0, 2, 5], [1, 3, 7], [4, 5, 6]])
-    zk = enc(video, keep=keep) if pos_embed == "rope" else None
-    if zk is not None:
-        assert zk.shape == (3, 3, 32)
+    assert enc(video, keep=keep).shape == (3, 3, 32)  # (B, K, D)
 
 
 def test_encoder_rejects_bad_input():
@@ -36,16 +36,24 @@ def test_encoder_rejects_bad_input():
         EncoderConfig(image_size=30, patch_size=8)
 
 
-def test_masked_encoding_sees_only_kept_tokens():
-    """With rope, encoding a subset equals encoding only those patches: other tokens cannot leak in."""
+@pytest.mark.parametrize("pos_embed", ["rope", "learned", "sincos"])
+def test_masked_encoding_sees_only_kept_tokens(pos_embed):
+    """Encoding a subset sees only those patches (other tokens cannot leak in), each at its own
+    position, for every position embedding."""
     torch.manual_seed(0)
-    enc = VideoEncoder(EncoderConfig.tiny())
+    enc = VideoEncoder(dataclasses.replace(EncoderConfig.tiny(), depth=2, pos_embed=pos_embed))
     video = torch.rand(1, 2, 3, 16, 16)
     keep = torch.tensor([[0, 3]])
     out = enc(video, keep=keep)
     video2 = video.clone()
     video2[..., 0:8, 8:16] = torch.rand(1, 2, 3, 8, 8)  # change patch 1, which is not kept
     torch.testing.assert_close(enc(video2, keep=keep), out)
+    # the order of the kept indices only permutes the outputs ...
+    torch.testing.assert_close(enc(video, keep=torch.tensor([[3, 0]])), out.flip(1))
+    # ... but the positions count: the same two patches swapped between positions 0 and 3 read differently
+    swapped = video.clone()
+    swapped[..., 0:8, 0:8], swapped[..., 8:16, 8:16] = video[..., 8:16, 8:16], video[..., 0:8, 0:8]
+    assert not torch.allclose(enc(swapped, keep=keep), out.flip(1), atol=1e-4)
 
 
 def test_rope_scores_depend_only_on_relative_position():
@@ -106,7 +114,7 @@ def test_motion_weighted_masks_land_on_moving_patches():
 def test_jepa_overfits_a_batch():
     torch.manual_seed(0)
     model = JEPA(
-        JEPAConfig(encoder=EncoderConfig.tiny(), predictor=MaskPredictorConfig(dim=64, depth=2, heads=2))
+        JEPAConfig(encoder=EncoderConfig.tiny(), predictor=MaskPredictorConfig(dim=64, depth=2, heads=2), sigreg=0.0)
     )
     video = torch.rand(4, 4, 3, 16, 16)
     masks = sample_masks(4, 2, 2, model.cfg.masks, torch.Generator().manual_seed(0))
@@ -148,7 +156,7 @@ def test_representation_measures():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 20))
     y = x @ rng.normal(size=(20, 2))
-    good = ridge_probe(x[:300], y[:300], x[300:], y[300:])
+    good = linear_probe(x[:300], y[:300], x[300:], y[300:])
     assert good["r2"] > 0.99
-    bad = ridge_probe(x[:300], rng.normal(size=(300, 2)), x[300:], rng.normal(size=(100, 2)))
+    bad = linear_probe(x[:300], rng.normal(size=(300, 2)), x[300:], rng.normal(size=(100, 2)))
     assert bad["r2"] < 0.1

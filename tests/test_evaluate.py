@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from worldmodel.commands.evaluate import EvalConfig, evaluate
+from worldmodel.eval.protocol import EvalConfig, evaluate
 
 
 def small(tiny_pipeline, out, **kw) -> EvalConfig:
@@ -63,7 +63,7 @@ def test_eval_bad_input(tiny_pipeline, tmp_path):
 
 def test_goal_dims_mask_the_proprio_term_by_name(tiny_pipeline, tmp_path):
     from envs.registration import task_state_names
-    from worldmodel.commands.evaluate import goal_dim_mask
+    from worldmodel.eval.protocol import goal_dim_mask
 
     names = task_state_names("pushtstate")
     assert goal_dim_mask(names, ("block_angle", "block_x", "block_y")) == [0, 0, 0, 0, 1, 1, 1]
@@ -71,6 +71,39 @@ def test_goal_dims_mask_the_proprio_term_by_name(tiny_pipeline, tmp_path):
     cfg = small(tiny_pipeline, tmp_path / "m", rows=("model",), goals=("dataset",), episodes=1, videos=0,
                 goal_dims=("x",))  # fmt: skip
     assert evaluate(cfg)["summary"][0]["episodes"] == 1  # the masked cost plans an episode
+
+
+def test_goal_dims_change_the_cost(tiny_pipeline, tmp_path):
+    """--goal-dims x: the proprio term scores x alone, so the goal's y no longer moves the cost."""
+    import numpy as np
+    import torch
+
+    from envs.registration import task_state_names
+    from worldmodel.eval.protocol import goal_term
+    from worldmodel.world_model import WorldModel, make_latent_goal_cost
+
+    wm = WorldModel.load(tiny_pipeline["ac"])
+    names = task_state_names("pointmass")
+    img = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    z0, s0 = wm.encode(img[None]), torch.tensor([[0.1, -0.1, 0.0, 0.0]])
+    actions = torch.rand(8, 3, wm.action_dim, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+    def cost(goal: np.ndarray, **kw) -> torch.Tensor:
+        cfg = small(tiny_pipeline, tmp_path / "unused", goal_state="recorded", **kw)
+        gs, dims, weight = goal_term(wm, img, goal, "recorded", cfg, names)
+        if kw.get("goal_dims") == ("x",):
+            assert dims[1:].eq(0).all() and dims[0] > 0  # x alone is scored
+        return make_latent_goal_cost(wm, z0, s0, z0[0], goal_state=gs, state_weight=weight, state_dims=dims)(actions)
+
+    goal = np.array([0.5, -0.4, 0.0, 0.0], np.float32)
+    far_y = goal + np.array([0, 1.0, 0, 0], np.float32)
+    far_x = goal + np.array([1.0, 0, 0, 0], np.float32)
+    trusted = wm.readout_trust
+    if trusted[1] > 0:  # all dims scored: the goal's y moves the cost
+        assert not torch.allclose(cost(goal), cost(far_y))
+    torch.testing.assert_close(cost(goal, goal_dims=("x",)), cost(far_y, goal_dims=("x",)))
+    assert not torch.allclose(cost(goal, goal_dims=("x",)), cost(far_x, goal_dims=("x",)))
+    assert not torch.allclose(cost(goal, goal_dims=("x",)), cost(goal, goal_dims=("y",)))
 
 
 def test_eval_episodes_through_ray(tiny_pipeline, tmp_path):
@@ -87,13 +120,14 @@ def test_eval_episodes_through_ray(tiny_pipeline, tmp_path):
     )
     for x, y in zip(summary, local["summary"]):
         assert x["episodes"] == 2 and x["success"] == y["success"]
+        assert x["final_distance"] == pytest.approx(y["final_distance"])  # the same episodes, played alike
 
 
 def test_recorded_goal_state_is_scored_on_the_dims_the_read_out_reads(tiny_pipeline, tmp_path):
     import numpy as np
     import torch
 
-    from worldmodel.commands.evaluate import goal_term
+    from worldmodel.eval.protocol import goal_term
     from worldmodel.world_model import WorldModel
 
     wm = WorldModel.load(tiny_pipeline["ac"])

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from worldmodel.encoder import EncoderConfig, VideoEncoder
-from worldmodel.jepa import MaskPredictor
+from worldmodel.jepa.objective import MaskPredictor
 from worldmodel.official import (
     OfficialLayoutEncoder,
     incompatibilities,
@@ -26,9 +26,7 @@ from worldmodel.official import (
 )  # fmt: skip
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 
-FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vjepa2"
-if not FIX.exists():  # a checkout with shared/ inside it
-    FIX = Path(__file__).resolve().parents[1] / "shared" / "fixtures" / "vjepa2"
+FIX = Path(__file__).resolve().parent / "fixtures" / "vjepa2"  # reference outputs; see its README.md
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +186,8 @@ def test_import_train_on_top_and_plan(fixture, tmp_path, tiny_pipeline):
 
 
 def test_fine_tune_an_official_ac_predictor_on_a_lerobot_dataset(tiny_pipeline, tmp_path):
-    from worldmodel.train_ac import TrainACConfig, train_ac
-    from worldmodel.training.config import LoopConfig
+    from worldmodel.train.config import LoopConfig
+    from worldmodel.train.predictor import TrainACConfig, train_ac
     from worldmodel.world_model import WorldModel
 
     # an official-layout predictor sized for the tiny encoder (32 wide, 4x4 grid) and this data:

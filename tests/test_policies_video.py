@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from envs.policies import SmoothRandomConfig, SmoothRandomPolicy
-from worldmodel.video import read_video, write_video
+from worldmodel.data.video import read_video, write_video
 
 
 def test_smooth_random_is_bounded_correlated_and_seeded():

@@ -11,10 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from worldmodel.predictor import ActionConditionedPredictor, KVCache, PredictorConfig, pool_tokens
-from worldmodel.train_ac import TrainACConfig, train_ac
-from worldmodel.training.config import LoopConfig
-from worldmodel.training.logger import read_metrics
+from worldmodel.encoder import pool_tokens
+from worldmodel.predictor import ActionConditionedPredictor, KVCache, PredictorConfig
+from worldmodel.train.config import LoopConfig
+from worldmodel.train.logger import read_metrics
+from worldmodel.train.predictor import TrainACConfig, train_ac
 from worldmodel.world_model import WorldModel, make_latent_goal_cost
 
 
@@ -124,26 +125,26 @@ def ac_config(data: Path, enc: Path, out: Path, **loop) -> TrainACConfig:
                          rollout_steps=2, readout_steps=200, loop=LoopConfig(**base))  # fmt: skip
 
 
-@pytest.mark.parametrize("decode_weight", [0.0, 1.0])
-def test_train_ac_resume_gives_the_same_weights(encoder_run, tmp_path, decode_weight):
+@pytest.mark.parametrize("readout_weight", [0.0, 1.0])
+def test_train_ac_resume_gives_the_same_weights(encoder_run, tmp_path, readout_weight):
     data, enc = encoder_run
 
     def cfg(out, **loop):
         return dataclasses.replace(
-            ac_config(data, enc, out, **loop), decode_weight=decode_weight, readout="ridge"
+            ac_config(data, enc, out, **loop), readout_weight=readout_weight, readout="ridge"
         )
 
     train_ac(cfg(tmp_path / "straight"))
     train_ac(cfg(tmp_path / "cut", stop_at=3))
-    readout = tmp_path / "cut" / "decode_readout.safetensors"
-    assert readout.exists() == (decode_weight > 0)  # fitted once, before the first step
-    before = load_file(str(readout)) if decode_weight else {}
+    readout = tmp_path / "cut" / "loss_readout.safetensors"
+    assert readout.exists() == (readout_weight > 0)  # fitted once, before the first step
+    before = load_file(str(readout)) if readout_weight else {}
     train_ac(cfg(tmp_path / "cut"))
     a = load_file(str(tmp_path / "straight" / "predictor.safetensors"))
     b = load_file(str(tmp_path / "cut" / "predictor.safetensors"))
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    parts = {"tf", "rollout", "state"} | ({"decoded"} if decode_weight else set())
+    parts = {"tf", "rollout", "state"} | ({"readout"} if readout_weight else set())
     assert parts <= set(read_metrics(tmp_path / "straight")[-1])
     for k, v in before.items():  # the resumed run used the saved read-out, not a refit
         assert torch.equal(v, load_file(str(readout))[k])
@@ -185,13 +186,13 @@ def test_world_model_cost(encoder_run, tmp_path):
     assert (with_state(actions) > c).all()
 
 
-def test_state_probe_reads_out_a_linear_state_and_weights_dimensions():
-    from worldmodel.state_probe import StateProbe
+def test_ridge_readout_reads_out_a_linear_state_and_weights_dimensions():
+    from worldmodel.readout.ridge import RidgeReadout
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, 40)).astype(np.float32)
     y = np.stack([x[:, :3].sum(1), rng.normal(size=600)], axis=1)  # one decodable dim, one noise dim
-    probe = StateProbe.fit(x, y)
+    probe = RidgeReadout.fit(x, y)
     pred = probe(torch.from_numpy(x[:50]))
     assert float((pred[:, 0] - torch.from_numpy(y[:50, 0])).abs().max()) < 0.05
     w = probe.dim_weights
@@ -202,9 +203,9 @@ def test_world_model_decodes_goal_state_and_weighted_cost(encoder_run, tmp_path)
     data, enc = encoder_run
     train_ac(ac_config(data, enc, tmp_path / "ac"))
     wm = WorldModel.load(tmp_path / "ac")
-    assert wm.state_probe is not None  # fitted at the end of train-ac
+    assert wm.readout is not None  # fitted at the end of train-ac
     frames = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
-    states, weights = wm.decode_state(frames)
+    states, weights = wm.read_state(frames)
     assert states.shape == (2, 4) and weights.shape == (4,) and ((weights >= 0) & (weights <= 1)).all()
     z = wm.encode(frames)
     s0 = torch.zeros(1, 4)
@@ -225,7 +226,7 @@ def test_angle_dims_are_encoded_inside_and_wrapped_in_the_cost(encoder_run, tmp_
     wm = WorldModel.load(tmp_path / "ac")
     assert wm.predictor.cfg.state_dim == 5 and wm.state_codec.angles == (0,)  # x seen as (cos, sin)
     frames = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
-    states, weights = wm.decode_state(frames)
+    states, weights = wm.read_state(frames)
     assert states.shape == (2, 4) and weights.shape == (4,)  # env units out
     z = wm.encode(frames)
     s0 = torch.tensor([[3.0, 0.0, 0.0, 0.0]])
@@ -239,24 +240,23 @@ def test_angle_dims_are_encoded_inside_and_wrapped_in_the_cost(encoder_run, tmp_
 
 
 def test_goal_read_out_takes_whole_episodes_up_to_its_frame_count_and_memory(encoder_run, monkeypatch):
-    import worldmodel.state_probe
-    import worldmodel.train_ac as ta
-    from worldmodel.datasets import LeRobotDataset
-    from worldmodel.pretrain import load_encoder
-    from worldmodel.state_codec import StateCodec
+    import worldmodel.readout.fit as fit
+    from worldmodel.data import LeRobotDataset
+    from worldmodel.readout.codec import StateCodec
+    from worldmodel.world_model import load_encoder
 
     data, enc = encoder_run
     rows = []
-    monkeypatch.setattr(worldmodel.state_probe, "fit_readout", lambda kind, x, y, **kw: rows.append(x.shape))
+    monkeypatch.setattr(fit, "fit_readout", lambda kind, x, y, **kw: rows.append(x.shape))
     ds, encoder = LeRobotDataset(data, check_videos=False), load_encoder(enc, "cpu")
     codec, total, longest = StateCodec(4), ds.num_frames, int(np.max(ds.lengths))
 
     def fitted_rows(frames: int) -> tuple[int, int]:
-        ta.fit_state_probe(ds, encoder, "cpu", codec, "ridge", frames=frames)
+        fit.fit_goal_readout(ds, encoder, "cpu", codec, kind="ridge", frames=frames, mlp_steps=1)
         return rows[-1]
 
     assert fitted_rows(10**6)[0] == total  # every frame, not more
     n, features = fitted_rows(50)
     assert 50 <= n < 50 + longest  # whole episodes until the count is reached
-    monkeypatch.setattr(ta, "READOUT_BYTES", 4 * features * 30)  # room for 30 frames' features
+    monkeypatch.setattr(fit, "READOUT_BYTES", 4 * features * 30)  # room for 30 frames' features
     assert 30 <= fitted_rows(10**6)[0] < 30 + longest

@@ -10,9 +10,11 @@ import torch
 from safetensors.torch import load_file
 
 from envs.collect import CollectConfig, collect
-from worldmodel.pretrain import PretrainConfig, load_encoder, pretrain
-from worldmodel.training.config import LoopConfig, from_plain, load_config_dict
-from worldmodel.training.logger import read_metrics
+from worldmodel.data import DatasetError
+from worldmodel.train.config import LoopConfig, from_plain, load_config_dict
+from worldmodel.train.logger import read_metrics
+from worldmodel.train.pretrain import PretrainConfig, pretrain
+from worldmodel.world_model import load_encoder
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def test_ddp_and_fsdp2_two_processes_gloo(dataset, tmp_path, torchrun):
 def test_bad_input(dataset, tmp_path):
     with pytest.raises(ValueError, match="multiple of the tubelet"):
         pretrain(replace(tiny(dataset, tmp_path / "x"), frames=3))
-    with pytest.raises(Exception, match="missing dataset metadata"):
+    with pytest.raises(DatasetError, match="missing dataset metadata"):
         pretrain(tiny(tmp_path / "nothing", tmp_path / "y"))
     with pytest.raises(FileNotFoundError, match="did not finish"):
         load_encoder(tmp_path / "x")

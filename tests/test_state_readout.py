@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.mlp_probe import MLPProbe
-from worldmodel.state_codec import StateCodec
-from worldmodel.state_probe import StateProbe, fit_readout, readout_from_tensors
+from worldmodel.readout.codec import StateCodec
+from worldmodel.readout.fit import fit_readout, readout_from_tensors
+from worldmodel.readout.mlp import MLPReadout
+from worldmodel.readout.ridge import RidgeReadout
 
 
 def test_codec_round_trips_and_wraps_angle_errors():
@@ -45,7 +46,7 @@ def test_mlp_read_out_learns_a_non_linear_state_that_ridge_cannot():
     # dim 0 is even in x0 (no linear part at all), dim 1 is noise
     y = np.stack([np.cos(2 * x[:, 0]), rng.normal(size=3000)], axis=1).astype(np.float32)
     mlp, ridge = fit_readout("mlp", x, y), fit_readout("ridge", x, y)
-    assert isinstance(mlp, MLPProbe) and isinstance(ridge, StateProbe)
+    assert isinstance(mlp, MLPReadout) and isinstance(ridge, RidgeReadout)
     test = torch.from_numpy(x[-600:])  # the fit's own held-out slice
     err_mlp = float((mlp(test)[:, 0] - torch.from_numpy(y[-600:, 0])).abs().mean())
     err_ridge = float((ridge(test)[:, 0] - torch.from_numpy(y[-600:, 0])).abs().mean())
@@ -60,9 +61,9 @@ def test_mlp_read_out_learns_a_non_linear_state_that_ridge_cannot():
     with pytest.raises(ValueError, match="unknown state read-out"):
         fit_readout("knn", x, y)
     # auto keeps whichever reads the held-out slice better
-    assert isinstance(fit_readout("auto", x, y), MLPProbe)
+    assert isinstance(fit_readout("auto", x, y), MLPReadout)
     linear = np.stack([x[:, :3].sum(1), x[:, 3]], axis=1)
-    assert isinstance(fit_readout("auto", x, linear), StateProbe)
+    assert isinstance(fit_readout("auto", x, linear), RidgeReadout)
 
 
 def test_auto_read_out_keeps_the_mlp_when_it_reads_better_even_at_a_high_ridge_r2():
@@ -73,7 +74,7 @@ def test_auto_read_out_keeps_the_mlp_when_it_reads_better_even_at_a_high_ridge_r
     y = (x[:, 0] + 0.05 * x[:, 1] ** 2)[:, None].astype(np.float32)
     ridge, auto = fit_readout("ridge", x, y), fit_readout("auto", x, y)
     assert float(ridge.r2[0]) > 0.99
-    assert isinstance(auto, MLPProbe) and float(auto.r2[0]) > float(ridge.r2[0])
+    assert isinstance(auto, MLPReadout) and float(auto.r2[0]) > float(ridge.r2[0])
     test = torch.from_numpy(x[-600:])
     truth = torch.from_numpy(y[-600:, 0])
     assert (auto(test)[:, 0] - truth).abs().mean() < (ridge(test)[:, 0] - truth).abs().mean()

@@ -17,11 +17,17 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from worldmodel.rope import grid_positions, rope_angles
-from worldmodel.vit import Block, init_weights
+from worldmodel.nn.rope import grid_positions, rope_angles
+from worldmodel.nn.transformer import Block, init_weights
+
+EncoderPreset = Literal["tiny", "cpu-small", "cpu-base", "vitl", "vith", "vitg"]
+#: the published V-JEPA 2 shapes (sharded with FSDP2 under torchrun by default)
+LARGE_ENCODERS = ("vitl", "vith", "vitg")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -88,11 +94,10 @@ class EncoderConfig:
 
     @classmethod
     def preset(cls, name: str) -> EncoderConfig:
-        presets = {"tiny": cls.tiny, "cpu-small": cls.cpu_small, "cpu-base": cls.cpu_base,
-                   "vitl": cls.vitl, "vith": cls.vith, "vitg": cls.vitg}  # fmt: skip
-        if name not in presets:
-            raise ValueError(f"unknown encoder preset {name!r}; choose one of {sorted(presets)}")
-        return presets[name]()
+        """The config of an ``EncoderPreset`` by name (``cpu-small`` -> ``cpu_small()``)."""
+        if name not in EncoderPreset.__args__:
+            raise ValueError(f"unknown encoder preset {name!r}; choose one of {list(EncoderPreset.__args__)}")
+        return getattr(cls, name.replace("-", "_"))()
 
 
 def sincos_embedding(pos: Tensor, dim: int) -> Tensor:
@@ -177,3 +182,34 @@ class VideoEncoder(nn.Module):
         if keep is not None:
             return x
         return x.view(B, tubelets, self.cfg.tokens_per_tubelet, -1)  # (B, T', N, D)
+
+
+# -- single frames ------------------------------------------------------------------------------
+
+
+def to_float_frames(frames: np.ndarray | Tensor) -> Tensor:
+    """(B, H, W, 3) uint8 frames (as envs and datasets give them) -> (B, 3, H, W) float in [0, 1]."""
+    if isinstance(frames, np.ndarray):
+        frames = torch.from_numpy(np.ascontiguousarray(frames))
+    return frames.permute(0, 3, 1, 2).float().div(255)
+
+
+def pool_tokens(z: Tensor, grid: int, pool: int) -> Tensor:
+    """Average-pool a patch grid: z (..., grid*grid, D) -> (..., pool*pool, D) (0 or grid: unchanged)."""
+    if not pool or pool == grid:
+        return z
+    lead, D = z.shape[:-2], z.shape[-1]
+    x = z.reshape(-1, grid, grid, D).permute(0, 3, 1, 2)  # (*, D, g, g)
+    x = F.adaptive_avg_pool2d(x, pool)
+    return x.permute(0, 2, 3, 1).reshape(*lead, pool * pool, D)
+
+
+@torch.no_grad()
+def encode_frames(encoder: VideoEncoder, frames: Tensor, pool: int) -> Tensor:
+    """Single frames (B, C, H, W) float in [0, 1] -> layer-normed tokens (B, N, D), the patch grid
+    pooled to ``pool`` x ``pool`` (0: the full grid). Each frame is repeated to fill a tubelet, as
+    V-JEPA 2-AC encodes single frames."""
+    video = frames[:, None].expand(-1, encoder.cfg.tubelet, -1, -1, -1)  # (B, tubelet, C, H, W)
+    z = encoder(video)[:, 0]  # (B, grid*grid, D)
+    z = F.layer_norm(z, z.shape[-1:])
+    return pool_tokens(z, encoder.cfg.grid, pool)

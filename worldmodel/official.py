@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from worldmodel.encoder import EncoderConfig, VideoEncoder
-from worldmodel.jepa import MaskPredictor, MaskPredictorConfig
+from worldmodel.jepa.objective import MaskPredictor, MaskPredictorConfig
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 
 PREFIXES = ("module.", "backbone.")
@@ -197,19 +197,14 @@ def import_encoder(checkpoint: str | Path, name: str, out: str | Path, key: str 
     ``encoder.json``), usable by ``wm train-ac --encoder`` and ``WorldModel``. The imported encoder
     normalises pixels itself (ImageNet statistics, as the official data pipeline does) and uses the
     official RoPE, so on [0, 1] frames it computes what the official pipeline computes."""
-    import json
+    from dataclasses import asdict
 
-    from safetensors.torch import save_file
-
-    from worldmodel.training.config import to_plain
+    from worldmodel.world_model import save_encoder
 
     groups = load_official_file(checkpoint)
     if key not in groups:
         key = "encoder" if "encoder" in groups else next(iter(groups))
-    cfg = EncoderConfig(**{**to_plain(official_encoder_config(name)), "normalize_pixels": True})
+    cfg = EncoderConfig(**{**asdict(official_encoder_config(name)), "normalize_pixels": True})
     enc = _load(VideoEncoder(cfg), groups[key], f"{checkpoint}[{key}]")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, str(out / "encoder.safetensors"))
-    (out / "encoder.json").write_text(json.dumps(to_plain(cfg), indent=2))
-    return out
+    save_encoder(enc.state_dict(), cfg, out)
+    return Path(out)

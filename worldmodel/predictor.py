@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from worldmodel.rope import grid_positions, rope_angles
-from worldmodel.vit import Block, init_weights
+from worldmodel.nn.rope import grid_positions, rope_angles
+from worldmodel.nn.transformer import Block, KVCache, init_weights
 
 
 @dataclass(frozen=True)
@@ -86,33 +85,6 @@ class PredictorConfig:
             depth=2,
             heads=2,
         )
-
-
-def pool_tokens(z: Tensor, grid: int, pool: int) -> Tensor:
-    """Average-pool patch tokens: z (..., grid*grid, D) -> (..., pool*pool, D)."""
-    if not pool or pool == grid:
-        return z
-    lead, D = z.shape[:-2], z.shape[-1]
-    x = z.reshape(-1, grid, grid, D).permute(0, 3, 1, 2)  # (*, D, g, g)
-    x = F.adaptive_avg_pool2d(x, pool)
-    return x.permute(0, 2, 3, 1).reshape(*lead, pool * pool, D)
-
-
-class KVCache:
-    """Per-layer keys and values of the frames seen so far: each (B, heads, tokens, head_dim)."""
-
-    def __init__(self, depth: int):
-        self.k: list[Tensor | None] = [None] * depth
-        self.v: list[Tensor | None] = [None] * depth
-        self.frames = 0
-
-    def expand(self, n: int) -> KVCache:
-        """The same cache for n candidates (from a batch of 1)."""
-        out = KVCache(len(self.k))
-        out.k = [None if k is None else k.expand(n, -1, -1, -1) for k in self.k]
-        out.v = [None if v is None else v.expand(n, -1, -1, -1) for v in self.v]
-        out.frames = self.frames
-        return out
 
 
 class ActionConditionedPredictor(nn.Module):
@@ -214,24 +186,16 @@ class ActionConditionedPredictor(nn.Module):
         z (B, t, N, D), actions (B, t, A), states (B, t, P) for the next t frames -> their outputs
         as in ``forward``. Equal to running ``forward`` on all frames so far.
         """
-        B, t = z.shape[:2]
+        t = z.shape[1]
         x = self._tokens(z, actions, states)  # (B, t*(E+N), Dp)
         angles = self._frame_angles(cache.frames, t, z.device)
         mask = None
         if t > 1:  # block-causal among the new frames; all cached frames are in the past
-            past = cache.k[0].shape[2] if cache.k[0] is not None else 0
             m = self._causal_mask(t, z.device)
-            mask = torch.cat([torch.ones(m.shape[0], past, dtype=torch.bool, device=z.device), m], dim=1)
-        for i, block in enumerate(self.predictor_blocks):
-            h = block.norm1(x)
-            q, k, v = block.attn.qkv_heads(h, angles)
-            if cache.k[i] is not None:
-                k = torch.cat([cache.k[i].expand(B, -1, -1, -1), k], dim=2)
-                v = torch.cat([cache.v[i].expand(B, -1, -1, -1), v], dim=2)
-            cache.k[i], cache.v[i] = k, v
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, new, hd)
-            x = x + block.attn.proj(a.transpose(1, 2).flatten(2))
-            x = x + block.mlp(block.norm2(x))
+            past = torch.ones(m.shape[0], cache.tokens, dtype=torch.bool, device=z.device)
+            mask = torch.cat([past, m], dim=1)
+        for i, block in enumerate(self.predictor_blocks):  # the training blocks, with a cache
+            x = block(x, angles, mask, cache, layer=i)
         cache.frames += t
         return self._outputs(x, z)
 

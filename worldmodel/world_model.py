@@ -1,8 +1,10 @@
 """The world model: a frozen encoder + an action-conditioned predictor, and its goal cost.
 
 ``WorldModel.load(run)`` takes a ``train-ac`` run directory (which names its encoder run) and
-offers ``encode(frames)``, ``rollout(context, actions)`` and ``goal_cost(...)``; planners
-receive only the cost callable from ``make_latent_goal_cost``.
+offers ``encode(frames)``, ``rollout(context, actions)`` and ``read_state(frames)``; planners
+receive only the cost callable from ``make_latent_goal_cost``. ``load_encoder`` /
+``save_encoder`` read and write an encoder run's exported encoder (``encoder.safetensors`` +
+``encoder.json``).
 
 The cost of a candidate plan is the distance between the predicted embedding at the end of the
 plan and the goal image's embedding (standardised features; mean over tokens and dims, L1 or
@@ -27,12 +29,37 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from worldmodel.features import encode_frames, to_float_frames
+from worldmodel.encoder import EncoderConfig, VideoEncoder, encode_frames, to_float_frames
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
-from worldmodel.pretrain import load_encoder
-from worldmodel.state_codec import StateCodec
+from worldmodel.readout.codec import StateCodec
 
 CostFn = Callable[[Tensor], Tensor]
+
+#: the goal-state read-out's weights in a train-ac run (runs made before the name: state_probe)
+READOUT_FILE = "readout.safetensors"
+
+
+def save_encoder(weights: dict[str, Tensor], cfg: EncoderConfig, run: Path | str) -> None:
+    """Write an encoder run's exported encoder: ``encoder.safetensors`` + ``encoder.json`` (its config)."""
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(run / "encoder.safetensors"))
+    (run / "encoder.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+
+def load_encoder(run: Path | str, device: str | torch.device = "cpu") -> VideoEncoder:
+    """The exported encoder of an encoder run (eval mode, no grad)."""
+    run = Path(run)
+    for f in ("encoder.safetensors", "encoder.json"):
+        if not (run / f).exists():
+            raise FileNotFoundError(f"{run / f} missing: the run did not finish (rerun it to resume)")
+    enc = VideoEncoder(EncoderConfig(**json.loads((run / "encoder.json").read_text())))
+    enc.load_state_dict(load_file(str(run / "encoder.safetensors")))
+    return enc.to(device).eval().requires_grad_(False)
 
 
 class WorldModel:
@@ -44,13 +71,13 @@ class WorldModel:
         std: Tensor,
         pool: int,
         frameskip: int,
-        state_probe=None,
+        readout=None,
         state_codec: StateCodec | None = None,
     ):
         self.encoder, self.predictor = encoder.eval(), predictor.eval()
         self.mean, self.std = mean, std
         self.pool, self.frameskip = pool, frameskip
-        self.state_probe = state_probe
+        self.readout = readout  # the goal-state read-out (worldmodel.readout), or None
         self.state_codec = state_codec or StateCodec(predictor.cfg.state_dim)
         self.device = next(predictor.parameters()).device
         self.bf16 = False  # set True on CUDA: encoder and rollouts under bf16 autocast
@@ -79,13 +106,14 @@ class WorldModel:
         std = torch.tensor(spec["std"], dtype=torch.float32, device=device)
         angles = tuple(spec.get("state_angles", ()))
         codec = StateCodec(spec.get("state_dim", predictor.cfg.state_dim - len(angles)), angles)
-        probe = None
-        if (run / "state_probe.safetensors").exists():
-            from worldmodel.state_probe import readout_from_tensors
+        readout = None
+        files = [run / READOUT_FILE, run / "state_probe.safetensors"]
+        found = [f for f in files if f.exists()]
+        if found:
+            from worldmodel.readout.fit import readout_from_tensors
 
-            tensors = load_file(str(run / "state_probe.safetensors"))
-            probe = readout_from_tensors(spec.get("readout") or "ridge", tensors, device)
-        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"], probe, codec)
+            readout = readout_from_tensors(spec.get("readout") or "ridge", load_file(str(found[0])), device)
+        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"], readout, codec)
 
     @classmethod
     def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
@@ -122,22 +150,22 @@ class WorldModel:
         return (z - self.mean) / self.std
 
     @property
-    def state_trust(self) -> Tensor | None:
+    def readout_trust(self) -> Tensor | None:
         """(P,) how much each proprio dim read out of a frame can be trusted, in [0, 1] (the read-out's
         held-out R^2, zero below its threshold); None without a read-out. No frame needed."""
-        if self.state_probe is None:
+        if self.readout is None:
             return None
-        return self.state_codec.raw_weights(self.state_probe.dim_weights)
+        return self.state_codec.raw_weights(self.readout.dim_weights)
 
     @torch.no_grad()
-    def decode_state(self, frames: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
-        """The proprio state a frame shows, read out by the learned probe: frames as in
-        ``encode`` -> (states (B, P), per-dimension trust weights (P,) in [0, 1])."""
-        if self.state_probe is None:
+    def read_state(self, frames: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
+        """The proprio state a frame shows, by the goal-state read-out: frames as in ``encode`` ->
+        (states (B, P), per-dimension trust weights (P,) in [0, 1])."""
+        if self.readout is None:
             raise ValueError("this world model has no state read-out (train it with proprio states)")
         frames = self._frames(frames)
         z = encode_frames(self.encoder, frames, 0)  # full grid, layer-normed
-        return self.state_codec.decode(self.state_probe(z.flatten(1))), self.state_trust
+        return self.state_codec.decode(self.readout(z.flatten(1))), self.readout_trust
 
     @torch.no_grad()
     def rollout(

@@ -1,0 +1,48 @@
+"""Planners by name, for command lines and benchmark rows: one place maps a name and a budget to
+a planner function and its config.
+
+    plan, cfg = make_planner("cem", horizon=5, samples=100, elites=10, iterations=10)
+    res = plan(cost_fn, low, high, cfg, generator=g)
+
+The budget (samples, elites, iterations) means the same for every sampling planner: CMA-ES takes
+``samples`` as its population (diagonal covariance: linear cost in the plan's length), gradient
+descent as its restarts (at most 32). The baselines (``random``, ``do-nothing``) take a horizon only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from planners.base import PlanFn
+from planners.baselines import BaselineConfig, plan_do_nothing, plan_random
+from planners.cem import CEMConfig, plan_cem
+from planners.cmaes import CMAESConfig, plan_cmaes
+from planners.gradient import GDConfig, plan_gd
+from planners.mppi import MPPIConfig, plan_mppi
+
+PlannerName = Literal["cem", "cmaes", "mppi", "gd"]
+PLANNERS: tuple[str, ...] = PlannerName.__args__
+BaselineName = Literal["random", "do-nothing"]
+BASELINES: tuple[str, ...] = BaselineName.__args__
+#: gradient descent's restarts are capped: each is a full differentiable rollout
+MAX_GD_RESTARTS = 32
+
+
+def make_planner(
+    name: str, horizon: int = CEMConfig.horizon, samples: int = CEMConfig.samples,
+    elites: int = CEMConfig.elites, iterations: int = CEMConfig.iterations,
+) -> tuple[PlanFn, object]:  # fmt: skip
+    """(planner function, its config) for a planner or baseline ``name`` at this budget."""
+    if name == "random":
+        return plan_random, BaselineConfig(horizon)
+    if name == "do-nothing":
+        return plan_do_nothing, BaselineConfig(horizon)
+    if name == "cem":
+        return plan_cem, CEMConfig(horizon=horizon, samples=samples, elites=elites, iterations=iterations)
+    if name == "cmaes":
+        return plan_cmaes, CMAESConfig(horizon=horizon, population=samples, iterations=iterations, diagonal=True)
+    if name == "mppi":
+        return plan_mppi, MPPIConfig(horizon=horizon, samples=samples, elites=elites, iterations=iterations)
+    if name == "gd":
+        return plan_gd, GDConfig(horizon=horizon, restarts=min(samples, MAX_GD_RESTARTS), iterations=iterations)
+    raise ValueError(f"unknown planner {name!r}; choose one of {[*PLANNERS, *BASELINES]}")

@@ -1,1 +1,0 @@
-"""Command implementations behind the ``wm`` command line (the wiring layer: may import envs)."""

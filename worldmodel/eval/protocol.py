@@ -1,0 +1,337 @@
+"""``wm eval``: benchmark planning with a world model against the baselines and the oracle.
+
+    wm eval --task pointmass --model runs/ac-pm                      # the default protocol
+    wm eval --task pointmass --rows oracle random do-nothing --data data/pointmass --episodes 20
+    wm eval --task reacher --model runs/ac-re --planner cmaes --goals dataset random --ray
+
+The protocol of DESIGN.md by default: ``episodes`` x ``seeds`` episodes per row and goal mode;
+``dataset`` goals start from a state of a held-out recorded episode with the goal ``goal_offset``
+(25) env steps later in the same episode; ``random`` goals are drawn by the task; a 50-env-step
+budget, action block 5, horizon 5 (the whole plan executed, then re-plan), CEM 300/30/30.
+Every row (world model, true-simulator oracle, random, do-nothing) runs on the same starts and
+goals. Success is read from the simulator after each episode, never by a planner.
+
+The run directory gets ``results.json``, ``results.md`` (success with 95% Wilson interval, final
+distance, planning seconds and model evaluations per re-plan), one video per episode
+(observation beside the goal, captioned with the plan's predicted cost), and
+``cost_history.png`` (mean best cost per planner iteration). Episodes run in parallel over
+processes, or over a Ray cluster with ``--ray``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from tqdm import tqdm
+
+from planners.cem import CEMConfig
+from planners.registry import PlannerName
+from worldmodel.eval.executors import run_jobs
+from worldmodel.eval.report import episode_frames, markdown_table, plot_cost_histories
+from worldmodel.eval.stats import wilson_interval
+
+Row = Literal["model", "model-latent", "oracle", "random", "do-nothing"]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Benchmark planning with a world model against random, do-nothing and the true-simulator oracle."""
+
+    task: str = "pointmass"
+    """task id or short name"""
+    model: Path | None = None
+    """train-ac run directory (the world model); without it only oracle and baselines run"""
+    data: Path | None = None
+    """dataset for dataset goals (default: the world model's training dataset)"""
+    goals: tuple[Literal["dataset", "random"], ...] = ("dataset",)
+    rows: tuple[Row, ...] = ("model", "model-latent", "oracle", "random", "do-nothing")
+    """model: latent + proprio cost (see --goal-state); model-latent: the latent distance alone"""
+    planner: PlannerName = "cem"
+    samples: int = CEMConfig.samples
+    """candidates per iteration (CMA-ES population, GD restarts)"""
+    elites: int = CEMConfig.elites
+    iterations: int = CEMConfig.iterations
+    horizon: int = CEMConfig.horizon
+    """model steps per plan"""
+    action_block: int = 5
+    """env steps per model step"""
+    budget: int = 50
+    """env steps per episode"""
+    goal_offset: int = 25
+    """dataset goals: env steps between start and goal frame"""
+    episodes: int = 50
+    """episodes per seed, row and goal mode"""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    metric: Literal["l1", "l2"] = "l2"
+    """latent distance of the world-model cost"""
+    goal_state: Literal["decoded", "recorded", "none"] = "decoded"
+    """goal proprio for the model row: decoded from the goal image by the model's learned read-out
+    (image-only planning); recorded with a dataset goal frame, scored on the same dims the read-out
+    can read (what a perfect read-out would give; all dims without a read-out); none (latent
+    distance only)"""
+    state_weight: float = 3.0
+    """weight of the proprio term in the model row's cost"""
+    goal_dims: tuple[str, ...] = ()
+    """state dims the proprio term scores, by the task's state names (e.g. block_x block_y
+    block_angle on wm/PushTState-v0, whose success ignores the pusher); empty: every dim the
+    read-out can read"""
+    workers: int = 2
+    """processes (0: in this process)"""
+    device: str = "cpu"
+    """where the world model plans: cpu, cuda or auto (each worker process holds its own copy)"""
+    ray: bool = False
+    """distribute episodes with Ray (pip install '.[ray]')"""
+    videos: int = -1
+    """videos per row and goal mode (first seed); -1: one video for every episode"""
+    out: Path | None = None
+    """run directory (default runs/eval-<task>-<time>)"""
+    progress: bool = True
+
+
+# -- one episode (runs in a worker) -------------------------------------------------------------
+
+_CACHE: dict = {}
+
+
+def _planner(cfg: EvalConfig, row: str):
+    from planners import make_planner
+
+    name = row if row in ("random", "do-nothing") else cfg.planner
+    return make_planner(name, cfg.horizon, cfg.samples, cfg.elites, cfg.iterations)
+
+
+def _resources(cfg: EvalConfig):
+    """Per process: the env, the world model, and the dataset goal pool (built once)."""
+    key = (cfg.task, str(cfg.model), str(cfg.data))
+    if key not in _CACHE:
+        import gymnasium as gym
+        import torch
+
+        from envs.registration import resolve_task
+        from worldmodel.data import LeRobotDataset
+
+        torch.set_num_threads(1)
+        wm = None
+        if cfg.model is not None:
+            from worldmodel.train.runtime import resolve_device
+            from worldmodel.world_model import WorldModel
+
+            wm = WorldModel.load(cfg.model, resolve_device(cfg.device))
+        data, held = goal_source(cfg)
+        ds = LeRobotDataset(data, episodes=held, check_videos=False) if data is not None else None
+        size = ds.features[ds.video_keys[0]]["shape"][0] if ds is not None else (
+            wm.encoder.cfg.image_size if wm is not None else 64)  # fmt: skip
+        env = gym.make(resolve_task(cfg.task), image_size=int(size))
+        _CACHE[key] = (env, wm, ds)
+    return _CACHE[key]
+
+
+def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
+    """The dataset of dataset goals and its held-out episodes (never trained on)."""
+    from worldmodel.data import LeRobotDataset
+    from worldmodel.data.splits import split_episodes
+    from worldmodel.train.config import load_config_dict
+
+    if cfg.model is not None:
+        saved = load_config_dict(cfg.model)
+        data = Path(cfg.data or saved["run"]["data"])
+        if Path(saved["run"]["data"]).resolve() == data.resolve():
+            return data, [int(e) for e in saved["held_out_episodes"]]
+    if cfg.data is None:
+        return None, None
+    full = LeRobotDataset(cfg.data, check_videos=False)
+    return Path(cfg.data), split_episodes(full.episode_index, 0.1, seed=0)[1]
+
+
+def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int):
+    """(start physics state, goal physics state, goal proprio, (recorded episode index, start frame))
+    for dataset-goal episode i."""
+    rng = np.random.default_rng([seed, i, 17])
+    ok = [p for p in range(ds.num_episodes) if ds.lengths[p] > cfg.goal_offset]
+    if not ok:
+        raise ValueError(f"no held-out episode is longer than goal_offset={cfg.goal_offset} steps")
+    pos = ok[rng.integers(len(ok))]
+    t = int(rng.integers(0, int(ds.lengths[pos]) - cfg.goal_offset))
+    rows = ds.episode_rows(pos)
+    phys = ds.columns["observation.environment_state"][rows]
+    states = ds.columns["observation.state"][rows]
+    return phys[t], phys[t + cfg.goal_offset], states[t + cfg.goal_offset], (int(ds.episode_index[pos]), t)
+
+
+def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: Path | None = None) -> dict:
+    import torch
+
+    from planners import make_oracle_cost, run_mpc
+    from worldmodel.world_model import make_latent_goal_cost
+
+    env, wm, ds = _resources(cfg)
+    task = env.unwrapped
+    goal_state, origin = None, None
+    if mode == "dataset":
+        start, goal_phys, goal_state, origin = _dataset_start(ds, cfg, seed, i)
+        env.reset(seed=seed * 100_003 + i, options={"state": start, "goal_state": goal_phys})
+    else:
+        env.reset(seed=seed * 100_003 + i)
+    goal_img = task.goal_image()
+    plan_fn, pcfg = _planner(cfg, row)
+    if row in ("model", "model-latent"):
+        if wm is None:
+            raise ValueError(f"the {row} row needs --model (a train-ac run)")
+        z_goal = wm.encode(goal_img[None])[0]
+        term = "none" if row == "model-latent" else cfg.goal_state
+        gs, dims, weight = goal_term(wm, goal_img, goal_state, term, cfg, task.state_names)
+
+        def make_cost(env):
+            obs = env.unwrapped.observe()
+            z0 = wm.encode(obs["pixels"][None])
+            s0 = torch.as_tensor(obs["state"][None], dtype=torch.float32)
+            return make_latent_goal_cost(wm, z0, s0, z_goal, metric=cfg.metric, goal_state=gs, state_weight=weight,
+                                         state_dims=dims)  # fmt: skip
+    elif row == "oracle":
+        oracle = make_oracle_cost(env, cfg.action_block)
+
+        def make_cost(env):
+            return oracle
+    else:
+
+        def make_cost(env):
+            return None
+
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+    rec = run_mpc(env, make_cost, plan_fn, pcfg, budget_steps=cfg.budget, action_block=cfg.action_block,
+                  generator=gen, record=video is not None)  # fmt: skip
+    hist = [h.numpy() for h in rec.cost_histories if len(h)]
+    out = {
+        "row": row, "mode": mode, "seed": seed, "episode": i, "success": rec.success,
+        "final_distance": rec.final_distance, "plan_seconds": float(np.mean(rec.plan_seconds)),
+        "evaluations": float(np.mean(rec.evaluations)),
+        "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
+        "start": list(origin) if origin else None,  # dataset goals: (recorded episode, start frame)
+    }  # fmt: skip
+    if video is not None:  # written here, in the worker: frames never cross processes
+        from worldmodel.data.video import write_video
+
+        frames = episode_frames([o["pixels"] for o in rec.observations], goal_img, rec.plan_costs,
+                                cfg.action_block * cfg.horizon)  # fmt: skip
+        write_video(video, frames, fps=10)
+        out["video"] = video.name
+    return out
+
+
+def _job(args):
+    cfg, row, mode, seed, i, video = args
+    return run_episode(cfg, row, mode, seed, i, video)
+
+
+# -- the evaluation -----------------------------------------------------------------------------
+
+
+def goal_term(wm, goal_img, goal_state, mode: str, cfg: EvalConfig, state_names: tuple[str, ...] = ()):
+    """The model row's proprio goal: (goal state (P,) or None, per-dim weights (P,) or None: all,
+    state weight). ``mode`` decoded: read from the goal image by the learned read-out, scored on
+    the dims it can read; recorded: the dataset goal's recorded state, scored on the same dims
+    (all without a read-out), so only the goal values differ; none: no proprio term. With
+    ``cfg.goal_dims`` only the state dims of those names (``state_names``: the task's) are scored."""
+    import torch
+
+    if mode == "decoded":
+        goal, dims = wm.read_state(goal_img[None])
+        goal = goal[0]
+    elif mode == "recorded":
+        if goal_state is None:
+            raise ValueError("--goal-state recorded needs dataset goals (their recorded proprio)")
+        goal, dims = torch.as_tensor(goal_state, dtype=torch.float32), wm.readout_trust
+    else:
+        return None, None, 0.0
+    if cfg.goal_dims:
+        mask = torch.as_tensor(goal_dim_mask(state_names, cfg.goal_dims), dtype=torch.float32)
+        dims = mask if dims is None else dims * mask
+    return goal, dims, cfg.state_weight
+
+
+def goal_dim_mask(state_names: tuple[str, ...], goal_dims: tuple[str, ...]) -> list[float]:
+    """1 for the state dims named in ``goal_dims``, 0 for the others; unknown names raise."""
+    unknown = sorted(set(goal_dims) - set(state_names))
+    if unknown:
+        raise ValueError(f"--goal-dims {unknown} are not state dims of this task; it has {list(state_names)}")
+    return [float(n in goal_dims) for n in state_names]
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    from envs.registration import resolve_task, task_state_names
+    from worldmodel.train.config import save_config
+
+    task_id = resolve_task(cfg.task)
+    goal_dim_mask(task_state_names(task_id), cfg.goal_dims)  # bad names raise before any work
+    if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
+        raise ValueError("the 'model' rows need --model (a train-ac run); or drop them with --rows")
+    if "dataset" in cfg.goals and goal_source(cfg)[0] is None:
+        raise ValueError("dataset goals need --data (or a --model whose run names its dataset)")
+    if cfg.episodes < 1 or not cfg.seeds:
+        raise ValueError("need episodes >= 1 and at least one seed")
+    out = cfg.out or Path("runs") / time.strftime(f"eval-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out)
+
+    def video_path(row: str, mode: str, seed: int, i: int) -> Path | None:
+        keep = cfg.videos < 0 or (i < cfg.videos and seed == cfg.seeds[0])
+        return out / f"{mode}_{row}_seed{seed}_ep{i}.mp4" if keep else None
+
+    jobs = [(cfg, row, mode, seed, i, video_path(row, mode, seed, i))
+            for mode in cfg.goals for row in cfg.rows for seed in cfg.seeds for i in range(cfg.episodes)]  # fmt: skip
+    # expensive rows first, so the pool does not end waiting on one slow episode
+    jobs.sort(key=lambda j: {"oracle": 0, "model": 1, "model-latent": 1}.get(j[1], 2))
+    bar = tqdm(total=len(jobs), desc=f"eval {task_id}", unit="ep", disable=not cfg.progress)
+    results = []
+    for r in run_jobs(_job, jobs, cfg.workers, ray=cfg.ray):
+        results.append(r)
+        bar.update(1)
+    bar.close()
+
+    summary = summarize(cfg, task_id, results)
+    (out / "results.json").write_text(json.dumps({"config": asdict(cfg) | {"model": str(cfg.model), "data": str(cfg.data), "out": str(out)},
+                                                  "summary": summary, "episodes": results}, indent=1, default=str))  # fmt: skip
+    table = format_summary(summary)
+    (out / "results.md").write_text(table + "\n")
+    curves = {f"{s['row']} ({s['mode']})": np.array(s["cost_history"]) for s in summary if s["cost_history"]}
+    plot_cost_histories(out / "cost_history.png", curves, task_id)
+    print(table)
+    print(f"[eval] results, videos and plots in {out}")
+    return {"summary": summary, "out": str(out)}
+
+
+def summarize(cfg: EvalConfig, task_id: str, results: list[dict]) -> list[dict]:
+    summary = []
+    for mode in cfg.goals:
+        for row in cfg.rows:
+            rs = [r for r in results if r["row"] == row and r["mode"] == mode]
+            n, k = len(rs), sum(r["success"] for r in rs)
+            lo, hi = wilson_interval(k, n)
+            hist = [r["cost_history"] for r in rs if r["cost_history"]]
+            planner = cfg.planner if row in ("model", "model-latent", "oracle") else row
+            summary.append({
+                "task": task_id, "row": row, "planner": planner, "mode": mode, "episodes": n, "success": k / n,
+                "success_ci95": [lo, hi], "final_distance": float(np.mean([r["final_distance"] for r in rs])),
+                "plan_seconds": float(np.mean([r["plan_seconds"] for r in rs])),
+                "evaluations": float(np.mean([r["evaluations"] for r in rs])),
+                "per_seed_success": {str(s): float(np.mean([r["success"] for r in rs if r["seed"] == s])) for s in cfg.seeds},
+                "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
+            })  # fmt: skip
+    return summary
+
+
+def format_summary(summary: list[dict]) -> str:
+    header = ["task", "goals", "row", "planner", "episodes", "success", "95% CI", "final distance",
+              "s / re-plan", "model evals / re-plan"]  # fmt: skip
+    rows = []
+    for s in summary:
+        lo, hi = s["success_ci95"]
+        rows.append([s["task"], s["mode"], s["row"], s["planner"], str(s["episodes"]), f"{100 * s['success']:.1f}%",
+                     f"[{100 * lo:.0f}, {100 * hi:.0f}]", f"{s['final_distance']:.3f}", f"{s['plan_seconds']:.3f}",
+                     f"{s['evaluations']:.0f}"])  # fmt: skip
+    return markdown_table(header, rows)

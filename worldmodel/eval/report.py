@@ -1,0 +1,65 @@
+"""Reporting for evaluations: Markdown tables, episode videos (observation beside goal), cost plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def upscale(img: np.ndarray, k: int) -> np.ndarray:
+    return img.repeat(k, axis=0).repeat(k, axis=1)
+
+
+def caption(img: np.ndarray, text: str) -> np.ndarray:
+    """A copy of img (H, W, 3) uint8 with a caption bar below it."""
+    from PIL import Image, ImageDraw
+
+    h, w = img.shape[:2]
+    canvas = Image.new("RGB", (w, h + 14), (20, 20, 20))
+    canvas.paste(Image.fromarray(img), (0, 0))
+    ImageDraw.Draw(canvas).text((3, h + 1), text, fill=(235, 235, 235))
+    return np.asarray(canvas)
+
+
+def episode_frames(
+    observations: list[np.ndarray], goal: np.ndarray, costs: list[float], block: int, scale: int = 3
+):
+    """Video frames: observation | goal, each step captioned with the current plan's predicted cost."""
+    goal_up = upscale(goal, scale)
+    for t, obs in enumerate(observations):
+        c = costs[min(t // block, len(costs) - 1)] if costs else float("nan")
+        label = f"observation | goal   t={t + 1}" + (f"  plan cost {c:.3g}" if math.isfinite(c) else "")
+        frame = np.concatenate([upscale(obs, scale), goal_up], axis=1)
+        frame = caption(frame, label)
+        yield frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2]
+
+
+def plot_cost_histories(path: Path, curves: dict[str, np.ndarray], title: str) -> bool:
+    """Mean best cost per planner iteration, one line per row; False if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, curve in curves.items():
+        if len(curve):
+            ax.plot(np.arange(1, len(curve) + 1), curve / max(abs(curve[0]), 1e-12), label=name)
+    ax.set_xlabel("planner iteration")
+    ax.set_ylabel("best cost / first iteration's")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
