@@ -6,24 +6,38 @@ opened once, ``get_batch`` of 16 consecutive frames), our ``ClipDataset`` uncach
 decord backend, uncached with PyAV, and with the decoded-frame cache. Prints clips/s, frames/s
 and the ratio to plain decord.
 
-    python experiments/bench_clips.py                          # 100 episodes x 100 steps
+    python experiments/bench_clips.py                          # collects 100 episodes x 100 steps
     python experiments/bench_clips.py --dataset data/pointmass --clips 2000
+    python experiments/bench_clips.py --episodes 20 --clips 200
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import tyro
 
 from envs.collect import CollectConfig, collect
-from worldmodel.datasets import ClipDataset, ClipSpec, LeRobotDataset
+from worldmodel.data import ClipDataset, ClipSpec, LeRobotDataset
 
 CLIP = 16
+
+
+@dataclass(frozen=True)
+class BenchClipsConfig:
+    """Clip-sampling throughput: our clip sampler (cached, uncached) against plain decord."""
+
+    dataset: Path | None = None
+    """an existing LeRobot dataset to sample from (default: collect a point-mass one in a temp dir)"""
+    episodes: int = 100
+    """episodes to collect when no --dataset is given"""
+    clips: int = 1000
+    """random 16-frame clips timed per sampler (after one warm-up clip)"""
 
 
 def bench(fn, n: int) -> float:
@@ -34,20 +48,15 @@ def bench(fn, n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", type=Path, default=None, help="an existing dataset (default: collect one)")
-    p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--clips", type=int, default=1000)
-    args = p.parse_args()
+def main(cfg: BenchClipsConfig) -> dict[str, float]:
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="bench_clips_"))
-    root = args.dataset
+    root = cfg.dataset
     if root is None:
         root = tmp / "pointmass"
         t = time.perf_counter()
-        collect(CollectConfig(task="pointmass", episodes=args.episodes, steps=100, out=root, workers=2))
-        print(f"# collected {args.episodes} episodes in {time.perf_counter() - t:.1f} s")
+        collect(CollectConfig(task="pointmass", episodes=cfg.episodes, steps=100, out=root, workers=2))
+        print(f"# collected {cfg.episodes} episodes in {time.perf_counter() - t:.1f} s")
     ds = LeRobotDataset(root)
     key = ds.video_keys[0]
     print(
@@ -66,7 +75,7 @@ def main() -> None:
     }
     picks = [
         (int(e), int(rng.integers(0, ds.lengths[e] - CLIP + 1)))
-        for e in rng.integers(0, ds.num_episodes, args.clips + 1)
+        for e in rng.integers(0, ds.num_episodes, cfg.clips + 1)
     ]
 
     def plain(i):
@@ -74,18 +83,18 @@ def main() -> None:
         path, offset = ds._meta[f"video/{key}"][e]
         return readers[path].get_batch(list(range(offset + s, offset + s + CLIP))).asnumpy()
 
-    results = {"plain decord": bench(plain, args.clips)}
-    order = rng.permutation(10**9)[: args.clips + 1]
+    results = {"plain decord": bench(plain, cfg.clips)}
+    order = rng.permutation(10**9)[: cfg.clips + 1]
     for name, backend, cache in [
         ("ours, decord backend", "auto", False),
         ("ours, PyAV backend", "pyav", False),
     ]:
         clips = ClipDataset(LeRobotDataset(root, video_backend=backend), spec, cache=cache)
-        results[name] = bench(lambda i, c=clips: c[int(order[i] % len(c))], args.clips)
+        results[name] = bench(lambda i, c=clips: c[int(order[i] % len(c))], cfg.clips)
     t = time.perf_counter()
     cached = ClipDataset(LeRobotDataset(root), spec, cache=True, cache_dir=tmp / "cache")
     build = time.perf_counter() - t
-    results["ours, frame cache"] = bench(lambda i: cached[int(order[i] % len(cached))], args.clips)
+    results["ours, frame cache"] = bench(lambda i: cached[int(order[i] % len(cached))], cfg.clips)
     print(
         f"# frame cache built in {build:.1f} s ({ds.num_frames / build:.0f} frames/s, one sequential decode)"
     )
@@ -94,7 +103,8 @@ def main() -> None:
     base = results["plain decord"]
     for name, rate in results.items():
         print(f"| {name} | {rate:.0f} | {rate * CLIP:.0f} | {rate / base:.2f}x |")
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    main(tyro.cli(BenchClipsConfig))

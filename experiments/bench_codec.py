@@ -7,19 +7,31 @@ centroid in pixels, and bytes per frame.
 
     python experiments/bench_codec.py                        # point mass and PushT, 20 episodes
     python experiments/bench_codec.py --tasks reacher umaze --episodes 40
+    python experiments/bench_codec.py --tasks pointmass --episodes 5
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tyro
 
 from envs.collect import CollectConfig, collect
-from worldmodel.datasets import LeRobotDataset
-from worldmodel.video import CODECS, read_video, write_video
+from worldmodel.data import LeRobotDataset
+from worldmodel.data.video import CODECS, read_video, write_video
+
+
+@dataclass(frozen=True)
+class BenchCodecConfig:
+    """What lossy video costs at 64x64: per-pixel error on the small moving objects, and size."""
+
+    tasks: tuple[str, ...] = ("pointmass", "pusht")
+    """tasks to collect, as task ids or short names (pointmass, reacher, umaze, pusht, pushbox)"""
+    episodes: int = 20
+    """episodes collected per task (100 steps each), re-encoded with every codec"""
 
 
 def centroid(diff: np.ndarray) -> np.ndarray:
@@ -29,19 +41,15 @@ def centroid(diff: np.ndarray) -> np.ndarray:
     return np.stack([(diff * yy).sum(axis=(1, 2)) / w, (diff * xx).sum(axis=(1, 2)) / w], axis=1)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", nargs="*", default=["pointmass", "pusht"])
-    p.add_argument("--episodes", type=int, default=20)
-    args = p.parse_args()
+def main(cfg: BenchCodecConfig) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_codec_"))
     print("| task | codec | MAE all pixels | MAE object pixels | object centroid shift (px) | bytes/frame |")
     print("|---|---|---|---|---|---|")
-    for task in args.tasks:
+    for task in cfg.tasks:
         root = tmp / task
         collect(
             CollectConfig(
-                task=task, episodes=args.episodes, steps=100, out=root, codec="h264-lossless", progress=False
+                task=task, episodes=cfg.episodes, steps=100, out=root, codec="h264-lossless", progress=False
             )
         )
         ds = LeRobotDataset(root)
@@ -65,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tyro.cli(BenchCodecConfig))

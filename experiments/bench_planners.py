@@ -5,9 +5,9 @@ The protocol's default budget: horizon 5 model steps x action block 5 (so (5, 5*
 descent 16 restarts x 100 steps (synthetic cost only: the oracle is not differentiable). Each
 timed re-plan starts from a fresh episode's state and includes building the cost.
 
-    python experiments/bench_planners.py                                # all tasks, ~1.5 min on 2 cores
+    python experiments/bench_planners.py                                # all tasks, all planners
     python experiments/bench_planners.py --tasks wm/PointMass-v0 --planners cem --threads 2
-    python experiments/bench_planners.py --preset tiny                  # seconds: a smoke run
+    python experiments/bench_planners.py --preset tiny                  # a smoke run
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import dataclasses
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import envs  # first: selects headless rendering before mujoco is imported
@@ -43,13 +43,16 @@ from planners import (
 )
 
 PLANNERS = {"cem": plan_cem, "mppi": plan_mppi, "cmaes": plan_cmaes, "cmaes-diag": plan_cmaes, "gd": plan_gd}
+Planner = Literal["cem", "mppi", "cmaes", "cmaes-diag", "gd"]
 
 
-@dataclass
-class BenchConfig:
-    tasks: list[str] = field(default_factory=lambda: list(envs.TASKS))
-    """tasks timed with the oracle cost"""
-    planners: list[str] = field(default_factory=lambda: list(PLANNERS))
+@dataclass(frozen=True)
+class BenchPlannersConfig:
+    """Planning seconds per re-plan for each planner: oracle cost on each task, and a synthetic cost."""
+
+    tasks: tuple[str, ...] = tuple(envs.TASKS)
+    """task ids timed with the oracle cost"""
+    planners: tuple[Planner, ...] = tuple(PLANNERS)
     """planners to time (gd runs on the synthetic cost only)"""
     replans: int = 1
     """timed re-plans per (task, planner), each from a fresh episode (seed 0, 1, ...)"""
@@ -60,13 +63,14 @@ class BenchConfig:
     threads: int = 1
     """mujoco.rollout threads of the oracle (tasks with the standard action map)"""
     torch_threads: int = 1
-    """torch intra-op threads (more than 1 spins against MuJoCo and other jobs on 2 cores)"""
+    """torch intra-op threads (they compete with the oracle's MuJoCo threads for the cores)"""
     preset: Literal["default", "tiny"] = "default"
-    """tiny: 32 samples x 3 iterations, for a smoke run"""
+    """default: the protocol's planner budgets; tiny: 32 samples x 3 iterations, for a smoke run"""
     seed: int = 0
+    """torch seed; re-plan r resets the env with seed + r and seeds the planner with seed + r"""
 
 
-def configs(cfg: BenchConfig) -> dict[str, object]:
+def configs(cfg: BenchPlannersConfig) -> dict[str, object]:
     L = cfg.horizon
     out = {
         "cem": CEMConfig(horizon=L),
@@ -115,7 +119,7 @@ def time_replans(plan, pcfg, make_cost, low: Tensor, high: Tensor, reset, replan
     return float(np.mean(seconds)), float(np.mean(costs)), evals
 
 
-def main(cfg: BenchConfig) -> dict[str, float]:
+def main(cfg: BenchPlannersConfig) -> dict[str, float]:
     # -- setup
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
@@ -169,4 +173,4 @@ def main(cfg: BenchConfig) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(BenchConfig))
+    main(tyro.cli(BenchPlannersConfig))

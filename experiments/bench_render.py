@@ -6,14 +6,15 @@ proprio, info), at the given frame size, with and without multi-sample anti-alia
 
     python experiments/bench_render.py                    # 64x64, all tasks
     python experiments/bench_render.py --size 128 --steps 500
+    python experiments/bench_render.py --tasks wm/PointMass-v0 wm/Reacher-v0 --no-pin
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
+from dataclasses import dataclass
 
 import envs  # first: selects headless rendering before mujoco is imported
 
@@ -21,6 +22,21 @@ import envs  # first: selects headless rendering before mujoco is imported
 import gymnasium as gym
 import mujoco
 import numpy as np
+import tyro
+
+
+@dataclass(frozen=True)
+class BenchRenderConfig:
+    """Render + physics throughput of each task, per core (the task-suite benchmark)."""
+
+    size: int = 64
+    """frame size in pixels (square)"""
+    steps: int = 1000
+    """env steps timed per measurement (after 20 warm-up steps)"""
+    tasks: tuple[str, ...] = tuple(envs.TASKS)
+    """task ids to time, each with MSAA 4 and without"""
+    pin: bool = True
+    """pin the process to one CPU core (Linux); --no-pin leaves it on all cores"""
 
 
 def bench(task_id: str, size: int, msaa: int, steps: int) -> dict[str, float]:
@@ -52,25 +68,19 @@ def bench(task_id: str, size: int, msaa: int, steps: int) -> dict[str, float]:
     return {"env_step_per_s": full, "physics_step_per_s": physics, "render_fps": render}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--tasks", nargs="*", default=list(envs.TASKS))
-    p.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
-    args = p.parse_args()
-    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+def main(cfg: BenchRenderConfig) -> None:
+    if cfg.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
-        f"# {args.size}x{args.size}, {args.steps} steps, {cores} core(s), MUJOCO_GL={os.environ.get('MUJOCO_GL')}, "
+        f"# {cfg.size}x{cfg.size}, {cfg.steps} steps, {cores} core(s), MUJOCO_GL={os.environ.get('MUJOCO_GL')}, "
         f"mujoco {mujoco.__version__}, {platform.processor() or platform.machine()}"
     )
     print("| task | MSAA | env.step/s (physics+render+info) | physics steps/s | render fps |")
     print("|---|---|---|---|---|")
-    for task_id in args.tasks:
+    for task_id in cfg.tasks:
         for msaa in (4, 0):
-            r = bench(task_id, args.size, msaa, args.steps)
+            r = bench(task_id, cfg.size, msaa, cfg.steps)
             print(
                 f"| {task_id} | {msaa} | {r['env_step_per_s']:.0f} | {r['physics_step_per_s']:.0f} | "
                 f"{r['render_fps']:.0f} |"
@@ -78,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tyro.cli(BenchRenderConfig))

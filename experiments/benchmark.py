@@ -28,6 +28,7 @@ import torch
 import tyro
 
 from planners.registry import PlannerName
+from worldmodel.eval.protocol import EvalConfig
 from worldmodel.eval.report import markdown_table
 from worldmodel.pipeline import PRESETS, DemoPreset, run_pipeline
 from worldmodel.train.predictor import TrainACConfig
@@ -113,7 +114,7 @@ def report(bench: dict) -> str:
     note = (f"Commit `{bench['commit']}`, {bench['date']}, {bench['hardware']}; `python experiments/benchmark.py "
             f"{bench['command']}`. Per task: {p['episodes']} episodes collected, encoder `{p['encoder']}` "
             f"pretrained {p['pretrain_steps']} steps, predictor `{p['predictor']}` {p['ac_steps']} steps, then "
-            f"{len(bench['seeds'])} seeds x {p['eval_episodes']} episodes per goal mode, 50-step budget, "
+            f"{len(bench['seeds'])} seeds x {p['eval_episodes']} episodes per goal mode, {EvalConfig.budget}-step budget, "
             f"{p['samples']} samples x {p['iterations']} iterations ({p['elites']} elites). Wall-clock per task "
             f"(min): {minutes}.")  # fmt: skip
     return table + "\n\n" + note + "\n"

@@ -15,57 +15,68 @@ For a ``train-ac`` run: from frames of held-out episodes, roll the world model o
 * the error of the predictor's own next-state head, against copying the last state.
 
     python experiments/eval_predictor.py --run runs/ac-pm
+    python experiments/eval_predictor.py --run runs/ac-pm --probe-seed 1 --readout ridge
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+import tyro
 
-from worldmodel.datasets import LeRobotDataset
-from worldmodel.features import FeatureStore
-from worldmodel.state_probe import READOUTS, readout_kind
-from worldmodel.train_ac import fit_feature_readout, readout_rows
-from worldmodel.training.config import load_config_dict
+from worldmodel.data import LeRobotDataset
+from worldmodel.data.features import FeatureStore
+from worldmodel.readout.fit import fit_feature_readout, readout_kind, readout_rows
+from worldmodel.train.config import load_config_dict
 from worldmodel.world_model import WorldModel
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", type=Path, required=True)
-    p.add_argument("--horizon", type=int, default=5)
-    p.add_argument("--anchors", type=int, default=400, help="held-out start frames")
-    p.add_argument("--probe-frames", type=int, default=4000)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--readout", choices=READOUTS, default=None, help="default: the run's")
-    p.add_argument("--probe-seed", type=int, default=0,
-                   help="seed of the read-out's rows and fit; 0 draws the rows that train-ac's "
-                        "--decode-weight read-out was fitted on, another seed an independent read-out")  # fmt: skip
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    saved = load_config_dict(args.run)
-    cfg = saved["run"]
-    wm = WorldModel.load(args.run)
-    k, H = wm.frameskip, args.horizon
-    store = FeatureStore(cfg["features"] or args.run / "features")
+@dataclass(frozen=True)
+class EvalPredictorConfig:
+    """Does the predictor beat copying the last frame? Open-loop, on held-out episodes."""
+
+    run: Path
+    """the train-ac run directory; the result is written to its predictor_eval.json"""
+    horizon: int = 5
+    """model steps rolled out open-loop from each anchor"""
+    anchors: int = 400
+    """held-out start frames"""
+    probe_frames: int = 4000
+    """training-episode frames the state read-out is fitted on"""
+    threads: int = 2
+    """torch intra-op threads"""
+    readout: Literal["auto", "mlp", "ridge"] | None = None
+    """kind of the state read-out (default: the run's; ridge for a run without one)"""
+    probe_seed: int = 0
+    """seed of the read-out's rows and fit (0: the rows train-ac's --decode-weight read-out was fitted on)"""
+
+
+def main(cfg: EvalPredictorConfig) -> dict:
+    torch.set_num_threads(cfg.threads)
+    saved = load_config_dict(cfg.run)
+    run_cfg = saved["run"]
+    wm = WorldModel.load(cfg.run)
+    k, H = wm.frameskip, cfg.horizon
+    store = FeatureStore(run_cfg["features"] or cfg.run / "features")
     held = set(int(e) for e in saved["held_out_episodes"])
-    full = LeRobotDataset(cfg["data"], check_videos=False)
+    full = LeRobotDataset(run_cfg["data"], check_videos=False)
     starts = {int(e): int(s) for e, s in zip(full.episode_index, full.starts)}
     states_all = full.columns["observation.state"]
     actions_all = full.columns["action"]
 
     # read-out fitted on true (stored) features of training episodes
     codec = wm.state_codec
-    kind = args.readout or (readout_kind(wm.state_probe) if wm.state_probe is not None else "ridge")
+    kind = cfg.readout or (readout_kind(wm.readout) if wm.readout is not None else "ridge")
     rng = np.random.default_rng(0)  # draws the read-out's rows, then the anchors
-    fit_rows = readout_rows(full, held, args.probe_frames, rng)
-    if args.probe_seed:  # an independent read-out (other rows, other initialisation); same anchors
-        fit_rows = readout_rows(full, held, args.probe_frames, np.random.default_rng(args.probe_seed))
-    probe = fit_feature_readout(store, full, fit_rows, codec, kind, seed=args.probe_seed)
+    fit_rows = readout_rows(full, held, cfg.probe_frames, rng)
+    if cfg.probe_seed:  # an independent read-out (other rows, other initialisation); same anchors
+        fit_rows = readout_rows(full, held, cfg.probe_frames, np.random.default_rng(cfg.probe_seed))
+    probe = fit_feature_readout(store, full, fit_rows, codec, kind, seed=cfg.probe_seed)
 
     read = (codec.raw_weights(probe.dim_weights) > 0).numpy()  # (P,) the dims planning uses
 
@@ -91,7 +102,7 @@ def main() -> None:
         if int(e) in held:
             anchors += [starts[int(e)] + t for t in range(0, int(n) - H * k)]
     anchors = np.array(anchors)[
-        np.sort(rng.choice(len(anchors), size=min(args.anchors, len(anchors)), replace=False))
+        np.sort(rng.choice(len(anchors), size=min(cfg.anchors, len(anchors)), replace=False))
     ]
 
     lat_m, lat_c, st_m, st_c, head_m, head_c = ([] for _ in range(6))
@@ -120,7 +131,7 @@ def main() -> None:
     if head_m:
         rows |= {"state-head L1, model": head_m, "state L1, copy-last": head_c}
     means = {name: np.mean(v, axis=0) for name, v in rows.items()}
-    print(f"# {args.run}: {len(anchors)} held-out anchors, horizons 1..{H} model steps of {k} env steps, "
+    print(f"# {cfg.run}: {len(anchors)} held-out anchors, horizons 1..{H} model steps of {k} env steps, "
           f"{kind} read-out")  # fmt: skip
     print("| measure | " + " | ".join(f"h={h}" for h in range(1, H + 1)) + " |")
     print("|---|" + "---|" * H)
@@ -138,10 +149,10 @@ def main() -> None:
         names = [n for n, r in zip(full.features["observation.state"]["names"] or [], read) if r]
         print(f"# on the dims the read-out reads {names or np.flatnonzero(read).tolist()}: {on_read}")
         verdicts["beats_copy_last_on_read_dims"] = on_read
-    (args.run / "predictor_eval.json").write_text(
-        json.dumps({k: v.tolist() for k, v in means.items()} | verdicts)
-    )
+    result = {k: v.tolist() for k, v in means.items()} | verdicts
+    (cfg.run / "predictor_eval.json").write_text(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    main(tyro.cli(EvalPredictorConfig))

@@ -10,30 +10,46 @@ features' spread), the absolute motion change and the feature std.
 
     python experiments/probe_encoder.py --run runs/enc-reacher
     python experiments/probe_encoder.py --run runs/enc-pusht --frames 4000
+    python experiments/probe_encoder.py --run runs/enc-pm --data data/pointmass --test-frames 500
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import tyro
 
-from worldmodel.datasets import LeRobotDataset
-from worldmodel.encoder import EncoderConfig, VideoEncoder
-from worldmodel.features import to_float_frames
-from worldmodel.pretrain import load_encoder
-from worldmodel.representation import (
+from worldmodel.data import LeRobotDataset
+from worldmodel.encoder import EncoderConfig, VideoEncoder, encode_frames, to_float_frames
+from worldmodel.eval.representation import (
     feature_std,
-    frame_features,
+    linear_probe,
     motion_change,
     pixel_features,
-    ridge_probe,
     sensitivity,
 )
-from worldmodel.training.config import load_config_dict
+from worldmodel.train.config import load_config_dict
+from worldmodel.world_model import load_encoder
+
+
+@dataclass(frozen=True)
+class ProbeEncoderConfig:
+    """Frozen-feature probes of a pretrained encoder against random init and raw pixels."""
+
+    run: Path
+    """the pretrain run directory; the result is written to its probe.json"""
+    data: Path | None = None
+    """LeRobot dataset directory (default: the run's dataset)"""
+    frames: int = 3000
+    """training frames for the probe"""
+    test_frames: int = 1500
+    """held-out frames the probe is scored on"""
+    threads: int = 2
+    """torch intra-op threads"""
 
 
 def sample_rows(ds: LeRobotDataset, n: int, seed: int) -> np.ndarray:
@@ -78,36 +94,29 @@ def encode(fn, frames: torch.Tensor, batch: int = 256) -> np.ndarray:
     return torch.cat([fn(frames[i : i + batch]) for i in range(0, len(frames), batch)]).numpy()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", type=Path, required=True)
-    p.add_argument("--data", type=Path, default=None, help="default: the run's dataset")
-    p.add_argument("--frames", type=int, default=3000, help="training frames for the probe")
-    p.add_argument("--test-frames", type=int, default=1500)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    saved = load_config_dict(args.run)
-    data = args.data or Path(saved["run"]["data"])
+def main(cfg: ProbeEncoderConfig) -> dict:
+    torch.set_num_threads(cfg.threads)
+    saved = load_config_dict(cfg.run)
+    data = cfg.data or Path(saved["run"]["data"])
     held = saved["held_out_episodes"]
     full = LeRobotDataset(data, check_videos=False)
     train_eps = [int(e) for e in full.episode_index if int(e) not in set(held)]
     train, test = LeRobotDataset(data, episodes=train_eps), LeRobotDataset(data, episodes=held)
     key = train.video_keys[0]
-    tr_rows, te_rows = sample_rows(train, args.frames, 0), sample_rows(test, args.test_frames, 1)
+    tr_rows, te_rows = sample_rows(train, cfg.frames, 0), sample_rows(test, cfg.test_frames, 1)
     x_tr, x_te = load_frames(train, key, tr_rows), load_frames(test, key, te_rows)
     y_tr, names = targets(train, tr_rows)
     y_te, _ = targets(test, te_rows)
 
-    pretrained = load_encoder(args.run)
+    pretrained = load_encoder(cfg.run)
     torch.manual_seed(saved["run"]["loop"]["seed"])  # the run's initialisation
     random_init = VideoEncoder(EncoderConfig(**saved["model"]["encoder"])).eval()
     encoders = {"pretrained": pretrained, "random init": random_init}
     results = {}
     for name, enc in encoders.items():
-        results[name] = ridge_probe(encode(lambda f, e=enc: frame_features(e, f), x_tr), y_tr,
-                                    encode(lambda f, e=enc: frame_features(e, f), x_te), y_te)  # fmt: skip
-    results["raw pixels 16x16"] = ridge_probe(
+        features = lambda f, e=enc: encode_frames(e, f, 4).flatten(1)  # noqa: E731  (B, 4*4*D)
+        results[name] = linear_probe(encode(features, x_tr), y_tr, encode(features, x_te), y_te)
+    results["raw pixels 16x16"] = linear_probe(
         encode(pixel_features, x_tr), y_tr, encode(pixel_features, x_te), y_te
     )
 
@@ -124,7 +133,7 @@ def main() -> None:
         results[name]["feature_std"] = feature_std(za)
 
     print(
-        f"# {args.run} on {data}: probe fit on {len(tr_rows)} frames of {len(train_eps)} episodes, "
+        f"# {cfg.run} on {data}: probe fit on {len(tr_rows)} frames of {len(train_eps)} episodes, "
         f"scored on {len(te_rows)} frames of {len(held)} held-out episodes"
     )
     print(
@@ -139,8 +148,10 @@ def main() -> None:
         std = f"{r['feature_std']:.3f}" if "feature_std" in r else "-"
         moved = f"{r['motion_change']:.3f}" if "motion_change" in r else "-"
         print(f"| {name} | {r['r2']:.3f} | {rmse} | {sens} | {moved} | {std} |")
-    (args.run / "probe.json").write_text(json.dumps({"targets": names, **results}, indent=2))
+    result = {"targets": names, **results}
+    (cfg.run / "probe.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    main(tyro.cli(ProbeEncoderConfig))
