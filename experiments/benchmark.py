@@ -70,7 +70,9 @@ class BenchmarkConfig:
 def commit() -> str:
     """The checked-out commit, with ``+dirty`` when tracked files differ from it."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                                text=True).stdout.strip()  # fmt: skip
     except OSError:

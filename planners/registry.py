@@ -40,9 +40,13 @@ def make_planner(
     if name == "cem":
         return plan_cem, CEMConfig(horizon=horizon, samples=samples, elites=elites, iterations=iterations)
     if name == "cmaes":
-        return plan_cmaes, CMAESConfig(horizon=horizon, population=samples, iterations=iterations, diagonal=True)
+        return plan_cmaes, CMAESConfig(
+            horizon=horizon, population=samples, iterations=iterations, diagonal=True
+        )
     if name == "mppi":
         return plan_mppi, MPPIConfig(horizon=horizon, samples=samples, elites=elites, iterations=iterations)
     if name == "gd":
-        return plan_gd, GDConfig(horizon=horizon, restarts=min(samples, MAX_GD_RESTARTS), iterations=iterations)
+        return plan_gd, GDConfig(
+            horizon=horizon, restarts=min(samples, MAX_GD_RESTARTS), iterations=iterations
+        )
     raise ValueError(f"unknown planner {name!r}; choose one of {[*PLANNERS, *BASELINES]}")

@@ -66,7 +66,9 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     err = one_line_error(capsys, ["eval", "--model", str(tmp_path / "missing")])
     assert "no config.json" in err and "missing" in err  # a missing run is named
     (tmp_path / "notdata").mkdir()
-    err = one_line_error(capsys, ["pretrain", "--data", str(tmp_path / "notdata"), "--out", str(tmp_path / "r")])
+    err = one_line_error(
+        capsys, ["pretrain", "--data", str(tmp_path / "notdata"), "--out", str(tmp_path / "r")]
+    )
     assert "notdata" in err  # a bad dataset is named
     err = one_line_error(capsys, ["eval", "--episodes", "abc"])
     assert "--episodes" in err and "abc" in err and "see wm eval --help" in err  # a bad flag value
@@ -86,4 +88,7 @@ def test_the_installed_command_prints_one_line():
     res = subprocess.run([sys.executable, "-m", "worldmodel.cli", "eval", "--task", "nope"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr.strip().startswith("wm eval: error: unknown task 'nope'") and len(res.stderr.splitlines()) == 1
+    assert (
+        res.stderr.strip().startswith("wm eval: error: unknown task 'nope'")
+        and len(res.stderr.splitlines()) == 1
+    )

@@ -114,7 +114,9 @@ def test_motion_weighted_masks_land_on_moving_patches():
 def test_jepa_overfits_a_batch():
     torch.manual_seed(0)
     model = JEPA(
-        JEPAConfig(encoder=EncoderConfig.tiny(), predictor=MaskPredictorConfig(dim=64, depth=2, heads=2), sigreg=0.0)
+        JEPAConfig(
+            encoder=EncoderConfig.tiny(), predictor=MaskPredictorConfig(dim=64, depth=2, heads=2), sigreg=0.0
+        )
     )
     video = torch.rand(4, 4, 3, 16, 16)
     masks = sample_masks(4, 2, 2, model.cfg.masks, torch.Generator().manual_seed(0))

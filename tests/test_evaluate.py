@@ -93,7 +93,9 @@ def test_goal_dims_change_the_cost(tiny_pipeline, tmp_path):
         gs, dims, weight = goal_term(wm, img, goal, "recorded", cfg, names)
         if kw.get("goal_dims") == ("x",):
             assert dims[1:].eq(0).all() and dims[0] > 0  # x alone is scored
-        return make_latent_goal_cost(wm, z0, s0, z0[0], goal_state=gs, state_weight=weight, state_dims=dims)(actions)
+        return make_latent_goal_cost(wm, z0, s0, z0[0], goal_state=gs, state_weight=weight, state_dims=dims)(
+            actions
+        )
 
     goal = np.array([0.5, -0.4, 0.0, 0.0], np.float32)
     far_y = goal + np.array([0, 1.0, 0, 0], np.float32)
@@ -107,7 +109,9 @@ def test_goal_dims_change_the_cost(tiny_pipeline, tmp_path):
 
 
 def test_eval_episodes_through_ray(tiny_pipeline, tmp_path):
-    import ray  # the ray extra, which scripts/setup.sh installs
+    ray = pytest.importorskip(
+        "ray", reason="the ray extra (pip install '.[ray]'; scripts/setup.sh installs it)"
+    )
 
     cfg = small(tiny_pipeline, tmp_path / "r", rows=("oracle", "do-nothing"), goals=("dataset",), videos=0,
                 workers=2, ray=True)  # fmt: skip

@@ -10,10 +10,12 @@ from envs.collect import CollectConfig, collect
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_examples_run(tmp_path, monkeypatch):
+def test_readme_python_examples_run(tmp_path, monkeypatch, tiny_pipeline):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 3
+    assert len(blocks) >= 5
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "ac-pm").symlink_to(tiny_pipeline["ac"])  # the world model `wm train-ac` makes
     monkeypatch.setenv("WM_CACHE_DIR", str(tmp_path / "cache"))
     # the dataset example reads data/pointmass, as `wm collect` in the README would make it
     collect(
@@ -26,4 +28,5 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
         exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "goal.png").stat().st_size > 0
     assert namespace["item"]["actions"].shape == (4, 10)
+    assert namespace["rec"].evaluations and all(n > 0 for n in namespace["rec"].evaluations)  # it planned
     namespace["env"].close()

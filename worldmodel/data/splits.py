@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: share of a dataset's episodes held out of training (never trained on; dataset goals come from them)
+HELD_OUT = 0.1
+
 
 def split_episodes(episode_index: np.ndarray, held_out: float, seed: int = 0) -> tuple[list[int], list[int]]:
     """(train, held-out) episode indices: a fixed random ``held_out`` fraction (at least one

@@ -134,7 +134,7 @@ def _resources(cfg: EvalConfig):
 def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
     """The dataset of dataset goals and its held-out episodes (never trained on)."""
     from worldmodel.data import LeRobotDataset
-    from worldmodel.data.splits import split_episodes
+    from worldmodel.data.splits import HELD_OUT, split_episodes
     from worldmodel.train.config import load_config_dict
 
     if cfg.model is not None:
@@ -145,7 +145,7 @@ def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
     if cfg.data is None:
         return None, None
     full = LeRobotDataset(cfg.data, check_videos=False)
-    return Path(cfg.data), split_episodes(full.episode_index, 0.1, seed=0)[1]
+    return Path(cfg.data), split_episodes(full.episode_index, HELD_OUT, seed=0)[1]
 
 
 def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int):

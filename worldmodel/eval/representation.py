@@ -57,7 +57,10 @@ def sensitivity(z1: Tensor, z2: Tensor) -> float:
 
 
 def linear_probe(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
     lambdas: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
 ) -> dict[str, float | list[float]]:
     """A linear read-out of targets from features (the ridge of ``worldmodel.readout.ridge``,

@@ -106,7 +106,9 @@ class JEPA(nn.Module):
         """video (B, T, C, H, W) in [0, 1]; masks per kind (ctx (B, Kc), tgt (B, Kt)); SIGReg's
         random unit directions (D, M), needed when ``cfg.sigreg`` > 0 -> (loss, stats)."""
         if self.cfg.sigreg > 0 and directions is None:
-            raise ValueError("sigreg > 0 needs the random directions (worldmodel.jepa.sigreg.random_directions)")
+            raise ValueError(
+                "sigreg > 0 needs the random directions (worldmodel.jepa.sigreg.random_directions)"
+            )
         with torch.no_grad():
             z = self.target_encoder(video).flatten(1, 2)  # (B, T'N, D)
             z = F.layer_norm(z, z.shape[-1:])

@@ -22,7 +22,12 @@ READOUTS = ("auto", "mlp", "ridge")
 
 
 def fit_readout(
-    kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, progress: bool = False, mlp_steps: int | None = None
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int = 0,
+    progress: bool = False,
+    mlp_steps: int | None = None,
 ):
     """A state read-out of ``kind`` fitted on (n, F) features -> (n, E) targets in random row
     order: ``ridge``, ``mlp``, or ``auto``: both, unless a short MLP fit reads no dim at all; the
@@ -126,5 +131,3 @@ def fit_goal_readout(
     x, y = torch.cat(feats).numpy(), codec.encode(torch.from_numpy(np.concatenate(states)).float()).numpy()
     perm = np.random.default_rng(seed + 1).permutation(len(x))
     return fit_readout(kind, x[perm], y[perm], seed=seed, progress=progress, mlp_steps=mlp_steps)
-
-

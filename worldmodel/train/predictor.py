@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from worldmodel.data import LeRobotDataset
 from worldmodel.data.features import FeatureClips, FeatureStore
-from worldmodel.data.splits import split_episodes
+from worldmodel.data.splits import HELD_OUT, split_episodes
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.readout.codec import StateCodec
 from worldmodel.readout.fit import (
@@ -41,7 +41,7 @@ from worldmodel.train.config import LoopConfig, OptimConfig, load_config_dict, s
 from worldmodel.train.logger import RunLogger
 from worldmodel.train.loop import run_training
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
-from worldmodel.train.runtime import Runtime, setup, teardown
+from worldmodel.train.runtime import Runtime, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import READOUT_FILE, load_encoder
 
@@ -61,7 +61,9 @@ class PredictorSize:
         sizes = {"tiny": cls(dim=32, depth=1, heads=2), "cpu": cls(), "cpu-small": cls(dim=64, depth=3, heads=4),
                  "gpu": cls(dim=512, depth=12, heads=8), "vjepa2-ac": cls(dim=1024, depth=24, heads=16)}  # fmt: skip
         if name not in sizes:
-            raise ValueError(f"unknown predictor preset {name!r}; choose one of {list(PredictorPreset.__args__)}")
+            raise ValueError(
+                f"unknown predictor preset {name!r}; choose one of {list(PredictorPreset.__args__)}"
+            )
         return sizes[name]
 
 
@@ -110,7 +112,7 @@ class TrainACConfig:
     """weight of a loss on the state read out of the rolled-out features by a frozen read-out
     fitted on true stored features before training: keeps predictions where a read-out fitted on
     true features can read them (0: off)"""
-    held_out: float = 0.1
+    held_out: float = HELD_OUT
     """fraction of episodes held out (the encoder run's held-out episodes when it used this dataset)"""
     init_official: Path | None = None
     """fine-tune an official V-JEPA 2-AC predictor: its checkpoint file (sets the predictor's shape)"""
@@ -207,11 +209,8 @@ def held_out_episodes(cfg: TrainACConfig, full: LeRobotDataset) -> list[int]:
 
 def train_ac(cfg: TrainACConfig) -> dict[str, float]:
     """Train (or resume) the predictor; returns the final metrics."""
-    rt = setup(cfg.loop.device, cfg.loop.precision, cfg.loop.threads)
-    try:
+    with training_process(cfg.loop.device, cfg.loop.precision, cfg.loop.threads) as rt:
         return _train(cfg, rt)
-    finally:
-        teardown()
 
 
 def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from worldmodel.data import ClipDataset, ClipSpec, LeRobotDataset
-from worldmodel.data.splits import split_episodes
+from worldmodel.data.splits import HELD_OUT, split_episodes
 from worldmodel.encoder import LARGE_ENCODERS, EncoderConfig, EncoderPreset, VideoEncoder
 from worldmodel.eval.representation import feature_std, motion_change, sensitivity
 from worldmodel.jepa.masks import MaskConfig, patch_motion, sample_masks
@@ -35,7 +35,7 @@ from worldmodel.train.config import LoopConfig, OptimConfig, save_config, to_pla
 from worldmodel.train.logger import RunLogger
 from worldmodel.train.loop import run_training
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
-from worldmodel.train.runtime import Runtime, setup, step_generator, teardown
+from worldmodel.train.runtime import Runtime, step_generator, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import save_encoder
 
@@ -63,7 +63,7 @@ class PretrainConfig:
     """frames per clip (a multiple of the tubelet)"""
     frameskip: int = 1
     """env steps between clip frames"""
-    held_out: float = 0.1
+    held_out: float = HELD_OUT
     """fraction of episodes kept out of training for the checks"""
     image_key: str | None = None
     cache: bool = True
@@ -131,11 +131,8 @@ class RepresentationCheck:
 
 def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     """Train (or resume) a V-JEPA encoder; returns the final metrics."""
-    rt = setup(cfg.loop.device, cfg.loop.precision, cfg.loop.threads)
-    try:
+    with training_process(cfg.loop.device, cfg.loop.precision, cfg.loop.threads) as rt:
         return _pretrain(cfg, rt)
-    finally:
-        teardown()
 
 
 def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -70,6 +71,16 @@ def setup(device: str, precision: str, threads: int) -> Runtime:
 def teardown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def training_process(device: str, precision: str, threads: int) -> Iterator[Runtime]:
+    """``setup`` for the length of a training run, ``teardown`` after it (also on errors)."""
+    rt = setup(device, precision, threads)
+    try:
+        yield rt
+    finally:
+        teardown()
 
 
 def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:

@@ -1,0 +1,75 @@
+"""experiments/benchmark.py writes the README's results table from the runs' own figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "experiments" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(task, mode, name, planner, success, evaluations=1000.0):
+    return {"task": task, "row": name, "planner": planner, "mode": mode, "episodes": 150, "success": success,
+            "success_ci95": [max(success - 0.05, 0.0), min(success + 0.03, 1.0)], "final_distance": 0.1234,
+            "plan_seconds": 0.357, "evaluations": evaluations}  # fmt: skip
+
+
+def test_report_only_writes_the_table_between_the_readme_markers(tmp_path):
+    bench_mod = load_benchmark()
+    bench = {"commit": "abc1234", "date": "2026-12-02", "hardware": "x86_64 CPU, 2 threads, 2 planning processes",
+             "command": "--preset cpu", "seeds": [0, 1, 2], "minutes": {"wm/PointMass-v0": 14.2},
+             "preset": {"episodes": 400, "encoder": "cpu-small", "pretrain_steps": 600, "predictor": "cpu-small",
+                        "ac_steps": 2500, "eval_episodes": 50, "samples": 100, "iterations": 10, "elites": 10},
+             "rows": [row("wm/PointMass-v0", "dataset", "model", "cem", 0.98),
+                      row("wm/PointMass-v0", "dataset", "oracle", "cem", 1.0),
+                      row("wm/PointMass-v0", "dataset", "random", "random", 0.033, 0.0),
+                      row("wm/PointMass-v0", "dataset", "do-nothing", "do-nothing", 0.087, 0.0)]}  # fmt: skip
+    (tmp_path / "benchmark.json").write_text(json.dumps(bench))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\nbefore\n{bench_mod.BEGIN}\nstale table\n{bench_mod.END}\nafter\n")
+    bench_mod.main(bench_mod.BenchmarkConfig(out=tmp_path, readme=readme, report_only=True))
+    text = readme.read_text()
+    assert "stale table" not in text and text.startswith("# x\nbefore\n") and text.endswith("after\n")
+    table = text.split(bench_mod.BEGIN)[1].split(bench_mod.END)[0]
+    assert (
+        "| wm/PointMass-v0 | dataset | world model | cem | 150 | 98.0% [93, 100] | 0.123 | 0.36 | 1000 |"
+        in table
+    )
+    assert "| wm/PointMass-v0 | dataset | random actions | - | 150 | 3.3% [0, 6] | 0.123 | - | 0 |" in table
+    assert "Commit `abc1234`" in table and "x86_64 CPU" in table and "pointmass" not in table.split("|")[0]
+    assert (tmp_path / "benchmark.md").read_text() in text
+
+
+def test_benchmark_refuses_a_readme_without_markers_and_a_missing_run(tmp_path):
+    bench_mod = load_benchmark()
+    with pytest.raises(FileNotFoundError, match="run the benchmark first"):
+        bench_mod.main(bench_mod.BenchmarkConfig(out=tmp_path, report_only=True))
+    (tmp_path / "README.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="no <!-- benchmark:begin -->"):
+        bench_mod.write_readme(tmp_path / "README.md", "table")
+    assert (tmp_path / "README.md").read_text() == "no markers\n"  # nothing written
+
+
+def test_the_readme_table_came_from_the_benchmark():
+    """The README's results table is exactly what benchmark.py wrote (nobody typed a figure)."""
+    bench_mod = load_benchmark()
+    text = (ROOT / "README.md").read_text()
+    assert text.count(bench_mod.BEGIN) == 1 and text.count(bench_mod.END) == 1
+    table = text.split(bench_mod.BEGIN)[1].split(bench_mod.END)[0].strip("\n")
+    stored = ROOT / "docs" / "benchmark.json"
+    assert stored.exists(), (
+        "the README's table needs the benchmark.json it was made from (docs/benchmark.json)"
+    )
+    assert table == bench_mod.report(json.loads(stored.read_text())).strip("\n")
