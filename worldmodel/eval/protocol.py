@@ -99,9 +99,9 @@ _CACHE: dict = {}
 
 
 def _planner(cfg: EvalConfig, row: str):
-    from planners import make_planner
+    from planners.registry import BASELINES, make_planner
 
-    name = row if row in ("random", "do-nothing") else cfg.planner
+    name = row if row in BASELINES else cfg.planner
     return make_planner(name, cfg.horizon, cfg.samples, cfg.elites, cfg.iterations)
 
 
