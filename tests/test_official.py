@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from worldmodel.encoder import EncoderConfig, VideoEncoder
-from worldmodel.jepa.objective import MaskPredictor
+from worldmodel.jepa.objective import MaskPredictor, MaskPredictorConfig
 from worldmodel.official import (
     OfficialLayoutEncoder,
     incompatibilities,
@@ -19,6 +19,7 @@ from worldmodel.official import (
     official_ac_predictor_config,
     official_encoder,
     official_encoder_config,
+    official_mask_predictor,
     official_mask_predictor_config,
     strip_prefixes,
     to_official,
@@ -93,10 +94,13 @@ def test_official_predictor_plans_through_our_cached_rollout(fixture):
     acts = torch.randn(5, 2, 7, generator=torch.Generator().manual_seed(0))
     zs, ss = pred.rollout(z0, s0, acts)
     assert zs.shape == (5, 2, 16, 64) and ss.shape == (5, 2, 7)
-    torch.testing.assert_close(ss[:, 0], s0 + acts[:, 0])  # end-effector deltas integrate the state
-    with torch.no_grad():  # step 1 equals the full pass on the context frame
+    # end-effector deltas move the pose: xyz added, the gripper clipped to [0, 1]
+    torch.testing.assert_close(ss[:, 0, :3], s0[:, :3] + acts[:, 0, :3])
+    torch.testing.assert_close(ss[:, 0, 6], (s0[:, 6] + acts[:, 0, 6]).clamp(0, 1))
+    with torch.no_grad():  # step 1 equals the full pass on the context frame, layer-normed
         full, _ = pred(z0[None].expand(5, -1, -1, -1), acts[:, :1], s0[None].expand(5, -1, -1))
-    torch.testing.assert_close(zs[:, 0], full[:, 0], rtol=1e-5, atol=1e-5)
+    normed = torch.nn.functional.layer_norm(full[:, 0], (64,), eps=1e-5)
+    torch.testing.assert_close(zs[:, 0], normed, rtol=1e-5, atol=1e-5)
     planner = vjepa2_ac_planner()
     assert (planner.samples, planner.elites, planner.iterations, planner.horizon) == (800, 10, 10, 1)
 
@@ -207,3 +211,119 @@ def test_fine_tune_an_official_ac_predictor_on_a_lerobot_dataset(tiny_pipeline, 
     assert any(not torch.equal(tuned[k], v) for k, v in official.state_dict().items())  # it trained
     with pytest.raises(ValueError, match="4-D actions"):
         train_ac(TrainACConfig(**{**cfg.__dict__, "frameskip": 5, "out": tmp_path / "bad"}))
+
+
+# -- the pretraining mask predictor and the planning loop (mask_io, ac_plan_io; see the README) ------
+
+
+def test_mask_predictor_reproduces_the_official_outputs(fixture):
+    cfg, enc_w, _, io = fixture
+    mio = load_file(str(FIX / "mask_io.safetensors"))
+    enc = official_encoder(enc_w, fixture_encoder_config(cfg))
+    pcfg = official_mask_predictor_config(dim=32, depth=2, heads=2, num_mask_tokens=2)
+    pred = official_mask_predictor(load_file(str(FIX / "mask_predictor.safetensors")), enc.cfg, pcfg)
+    video = io["video_BCTHW"].transpose(1, 2)  # (B, T, C, H, W)
+    pos = enc.token_positions(2)  # (2 x 4 x 4, 3), time-major as the official indices
+    ours = MaskPredictor(enc.cfg, MaskPredictorConfig(**{**pcfg.__dict__, "rope_variant": "ours"}))
+    ours.load_state_dict(pred.state_dict())
+    with torch.no_grad():
+        for k in (0, 1):
+            keep, tgt = mio[f"mask_enc_k{k}"], mio[f"mask_pred_k{k}"]
+            ctx = enc(video, keep=keep)
+            assert (ctx - mio[f"ctx_k{k}"]).abs().max() <= 1e-5
+            out = pred(mio[f"ctx_k{k}"], pos[keep], pos[tgt], kind=k)
+            assert (out - mio[f"pred_k{k}"]).abs().max() <= 1e-5
+            shared = pred(mio[f"ctx_k{k}"], pos[keep], pos[tgt], kind=0)  # what official training runs
+            assert (shared - mio[f"pred_k{k}_maskindex0"]).abs().max() <= 1e-5
+            # our RoPE computes something else: the official variant is what makes it match
+            assert (
+                ours(mio[f"ctx_k{k}"], pos[keep], pos[tgt], kind=k) - mio[f"pred_k{k}"]
+            ).abs().max() > 2e-4
+    assert not torch.allclose(mio["pred_k1"], mio["pred_k1_maskindex0"])
+
+
+def test_official_training_places_mask_token_zero_for_every_kind():
+    from worldmodel.jepa.masks import sample_masks
+    from worldmodel.jepa.objective import JEPA, JEPAConfig
+
+    enc = EncoderConfig.tiny()
+    for per_kind in (True, False):
+        pcfg = MaskPredictorConfig(**{**MaskPredictorConfig.tiny().__dict__, "mask_token_per_kind": per_kind})
+        torch.manual_seed(0)
+        model = JEPA(JEPAConfig(encoder=enc, predictor=pcfg, sigreg=0.0))
+        video = torch.rand(2, 2, 3, 16, 16)
+        masks = sample_masks(2, enc.grid, 1, JEPAConfig().masks, torch.Generator().manual_seed(0))
+        model.loss(video, masks)[0].backward()
+        grad1 = model.predictor.mask_tokens[1].grad
+        assert (grad1 is not None and grad1.abs().sum() > 0) == per_kind
+
+
+@pytest.fixture(scope="module")
+def plan_setup(fixture):
+    from worldmodel.world_model import WorldModel
+
+    cfg, enc_w, pred_w, io = fixture
+    plan = load_file(str(FIX / "ac_plan_io.safetensors"))
+    enc = official_encoder(enc_w, fixture_encoder_config(cfg))
+    models = {}
+    for norm in (True, False):
+        pcfg = official_ac_predictor_config(**{**_fixture_ac_args(cfg), "feedback_norm": norm})
+        models[norm] = WorldModel.from_modules(enc, official_ac_predictor(pred_w, pcfg))
+    return models, io, plan
+
+
+def _fixture_ac_args(c: dict) -> dict:
+    p = c["ac_predictor"]
+    return dict(enc_dim=p["embed_dim"], grid=p["img_size"][0] // p["patch_size"], dim=p["predictor_embed_dim"],
+                depth=p["depth"], heads=p["num_heads"], action_dim=p["action_embed_dim"], norm_eps=1e-5)  # fmt: skip
+
+
+def test_planning_energies_reproduce_the_official_planning_loop(plan_setup):
+    """The notebook's CEM objective on 16 candidates: frames encoded as its WorldModel does, each
+    predicted frame layer-normed and fed back, the pose moved by compute_new_pose, L1 to the goal."""
+    from worldmodel.world_model import make_latent_goal_cost
+
+    models, io, plan = plan_setup
+    video = io["video_BCTHW"][0].transpose(0, 1)  # (T, C, H, W) of sample 0
+    for norm, energies in ((True, plan["plan_energies"]), (False, plan["plan_energies_no_norm"])):
+        wm = models[norm]
+        z = wm.encode(video[[0, 3]])  # frames 0 and 3: context and goal
+        assert (z[0] - plan["plan_context_tokens"][0]).abs().max() <= 1e-5
+        assert (z[1] - plan["plan_goal_tokens"][0]).abs().max() <= 1e-5
+        ctx, goal = plan["plan_context_tokens"][0], plan["plan_goal_tokens"][0]
+        cost = make_latent_goal_cost(wm, ctx[None], plan["plan_state"], goal, metric="l1")
+        ours = cost(plan["plan_actions"])
+        assert (ours - energies).abs().max() <= 2e-7, (ours - energies).abs().max()
+        if norm:
+            final, _ = wm.rollout(ctx[None], plan["plan_state"], plan["plan_actions"])
+            assert (final[:, -1] - plan["plan_final_tokens"]).abs().max() <= 1e-5
+    # the two rollouts rank the candidates differently: the option matters
+    assert not torch.equal(plan["plan_energies"].argsort(), plan["plan_energies_no_norm"].argsort())
+
+
+def test_end_effector_pose_update_composes_rotations_and_clips_the_gripper():
+    from worldmodel.predictor import ee_pose_update
+
+    g = torch.Generator().manual_seed(0)
+    pose = torch.cat([torch.randn(64, 3, generator=g), (torch.rand(64, 3, generator=g) - 0.5) * 2.0,
+                      torch.rand(64, 1, generator=g)], dim=-1)  # fmt: skip
+    zero_rot = torch.cat(
+        [torch.randn(64, 3, generator=g), torch.zeros(64, 3), torch.randn(64, 1, generator=g)], -1
+    )
+    out = ee_pose_update(pose, zero_rot)
+    torch.testing.assert_close(out[:, :3], pose[:, :3] + zero_rot[:, :3])
+    torch.testing.assert_close(out[:, 3:6], pose[:, 3:6], atol=1e-6, rtol=0)  # the Euler round trip is exact
+    torch.testing.assert_close(out[:, 6], (pose[:, 6] + zero_rot[:, 6]).clamp(0, 1))
+    yaw = torch.zeros(2, 7)
+    yaw[0, 5], yaw[1, 5] = 0.3, 0.4  # rotations about z add up
+    assert ee_pose_update(yaw[:1], yaw[1:])[0, 5].item() == pytest.approx(0.7, abs=1e-6)
+    roll = torch.zeros(1, 7)
+    roll[0, 3] = 0.5
+    pitch = torch.zeros(1, 7)
+    pitch[0, 4] = 0.5
+    # a delta about y after a rotation about x: extrinsic x-y-z angles (0.5, 0.5, 0)
+    torch.testing.assert_close(
+        ee_pose_update(roll, pitch)[0, 3:6], torch.tensor([0.5, 0.5, 0.0]), atol=1e-6, rtol=0
+    )
+    with pytest.raises(ValueError, match="7-D"):
+        ee_pose_update(torch.zeros(1, 4), torch.zeros(1, 4))

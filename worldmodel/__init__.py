@@ -10,15 +10,16 @@ What people look for sits at the top:
   ``encode_frames`` for single frames;
 - ``predictor``: ``ActionConditionedPredictor`` / ``PredictorConfig`` (V-JEPA 2-AC style, KV-cached
   rollouts);
-- ``world_model``: ``WorldModel`` (a finished ``wm train-ac`` run) and ``make_latent_goal_cost``,
+- ``world_model``: ``WorldModel`` (a finished ``wm train-ac`` or ``wm train-joint`` run) and ``make_latent_goal_cost``,
   the only way a world model reaches a planner;
 - ``official``: official V-JEPA 2 / 2-AC checkpoints in these modules.
 
-Below them: ``nn`` (transformer blocks, RoPE), ``jepa`` (masked pretraining: objective, masks,
-SIGReg), ``readout`` (the goal-state read-out), ``data`` (LeRobot datasets, clips, frame cache,
-video, stored features), ``train`` (the two trainers on one skeleton), ``eval`` (the protocol,
-executors, paired comparison, statistics, reports), ``pipeline`` (what ``wm demo`` and the
-benchmark share) and ``cli`` (the ``wm`` command).
+Below them: ``nn`` (transformer blocks, RoPE, global-batch BatchNorm), ``jepa`` (the training
+objectives: masked pretraining, the end-to-end world model (``joint``), masks, SIGReg),
+``readout`` (the goal-state read-out), ``data`` (LeRobot datasets, clips, frame cache, video,
+stored features), ``train`` (the three trainers on one skeleton), ``eval`` (the protocol,
+executors, paired comparison, statistics, reports, the cost landscape), ``pipeline`` (what
+``wm demo`` and the benchmark share) and ``cli`` (the ``wm`` command).
 
 The names below are importable from ``worldmodel`` directly; each is loaded on first use, so
 ``import worldmodel`` costs nothing and a planning user never loads the trainers.

@@ -75,6 +75,7 @@ def commands() -> dict[str, tuple[type, object]]:
     from worldmodel.eval.compare import CompareConfig, compare
     from worldmodel.eval.protocol import EvalConfig, evaluate
     from worldmodel.pipeline import DemoConfig, demo
+    from worldmodel.train.joint import TrainJointConfig, train_joint
     from worldmodel.train.predictor import TrainACConfig, train_ac
     from worldmodel.train.pretrain import PretrainConfig, pretrain
 
@@ -83,6 +84,7 @@ def commands() -> dict[str, tuple[type, object]]:
         "collect": (CollectConfig, _collect),
         "pretrain": (PretrainConfig, _trainer("pretrain", pretrain)),
         "train-ac": (TrainACConfig, _trainer("train-ac", train_ac)),
+        "train-joint": (TrainJointConfig, _trainer("train-joint", train_joint)),
         "eval": (EvalConfig, evaluate),
         "compare": (CompareConfig, compare),
         "import-official": (ImportOfficialConfig, _import_official),

@@ -2,13 +2,20 @@
 
 A 3D tubelet patch embedding (``tubelet`` frames x ``patch`` x ``patch`` pixels per token), 3D
 rotary position embedding by default (learned or sin-cos absolute embeddings as options),
-pre-norm blocks on ``scaled_dot_product_attention``, a final LayerNorm. Pixel normalisation
+pre-norm blocks on ``scaled_dot_product_attention``, a final LayerNorm. With ``embed_dim`` > 0
+a head (Linear, BatchNorm, GELU, Linear, as LeWM's projector) maps each frame's tokens,
+average-pooled to an ``embed_grid`` x ``embed_grid`` grid and flattened (so where things are
+survives), to one ``embed_dim``-wide embedding, the end-to-end recipe's latent
+(``worldmodel.jepa.joint``). The BatchNorm standardises the hidden units over the batch, so
+small differences between frames reach the embedding from the first step (a LayerNorm there
+lets the embeddings collapse before SIGReg can act); in eval mode it uses statistics the trainer
+recomputes over training frames at the end (``recalibrate_head``). Pixel normalisation
 (ImageNet mean/std, as V-JEPA's data pipeline applies) happens inside, so inputs are in [0, 1].
 Parameter names follow the official V-JEPA 2 encoder (``patch_embed.proj``, ``blocks.i``,
 ``norm``).
 
 Legend: B batch, T frames, C,H,W image, T' = T / tubelet, N tokens per tubelet, D width,
-K kept (visible) tokens.
+K kept (visible) tokens, E frame embedding width.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from worldmodel.nn.batchnorm import GlobalBatchNorm1d
 from worldmodel.nn.rope import grid_positions, rope_angles
 from worldmodel.nn.transformer import Block, init_weights
 
@@ -48,6 +56,9 @@ class EncoderConfig:
     normalize_pixels: bool = True
     rope_variant: Literal["ours", "official"] = "ours"  # official: the public V-JEPA 2 RoPE
     norm_eps: float = 1e-6
+    embed_dim: int = 0  # > 0: one embedding per frame (E) from an MLP head on its tokens
+    embed_grid: int = 4  # the head reads the patch grid pooled to embed_grid x embed_grid, flattened
+    embed_hidden: int = 512  # the head's hidden width
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -56,6 +67,8 @@ class EncoderConfig:
             )
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if self.embed_dim and self.grid % self.embed_grid:
+            raise ValueError(f"the patch grid {self.grid} is not divisible by embed_grid {self.embed_grid}")
 
     @property
     def grid(self) -> int:
@@ -139,6 +152,11 @@ class VideoEncoder(nn.Module):
             block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * (i + 1)))
         if cfg.pos_embed == "learned":
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if cfg.embed_dim:  # after init_weights: the head keeps PyTorch's default initialisation
+            self.head = nn.Sequential(
+                nn.Linear(cfg.embed_grid**2 * cfg.dim, cfg.embed_hidden, bias=False), GlobalBatchNorm1d(cfg.embed_hidden), nn.GELU(),
+                nn.Linear(cfg.embed_hidden, cfg.embed_dim),
+            )  # fmt: skip
 
     def token_positions(self, tubelets: int, device=None) -> Tensor:
         """(T' * N, 3) float (t, h, w) positions of the token grid, time-major."""
@@ -183,6 +201,15 @@ class VideoEncoder(nn.Module):
             return x
         return x.view(B, tubelets, self.cfg.tokens_per_tubelet, -1)  # (B, T', N, D)
 
+    def embed_frames(self, frames: Tensor) -> Tensor:
+        """Single frames (B, C, H, W) in [0, 1] -> one embedding each (B, 1, E) (``embed_dim`` > 0;
+        differentiable). Each frame is repeated to fill a tubelet."""
+        if not self.cfg.embed_dim:
+            raise ValueError("this encoder has no embedding head (embed_dim is 0)")
+        video = frames[:, None].expand(-1, self.cfg.tubelet, -1, -1, -1)
+        tokens = pool_tokens(self(video)[:, 0], self.cfg.grid, self.cfg.embed_grid)  # (B, g*g, D)
+        return self.head(tokens.flatten(1))[:, None]  # (B, 1, E)
+
 
 # -- single frames ------------------------------------------------------------------------------
 
@@ -208,7 +235,10 @@ def pool_tokens(z: Tensor, grid: int, pool: int) -> Tensor:
 def encode_frames(encoder: VideoEncoder, frames: Tensor, pool: int) -> Tensor:
     """Single frames (B, C, H, W) float in [0, 1] -> layer-normed tokens (B, N, D), the patch grid
     pooled to ``pool`` x ``pool`` (0: the full grid). Each frame is repeated to fill a tubelet, as
-    V-JEPA 2-AC encodes single frames."""
+    V-JEPA 2-AC encodes single frames. An encoder with an embedding head gives its frame
+    embeddings (B, 1, E) instead (``pool`` does not apply)."""
+    if encoder.cfg.embed_dim:
+        return encoder.embed_frames(frames)
     video = frames[:, None].expand(-1, encoder.cfg.tubelet, -1, -1, -1)  # (B, tubelet, C, H, W)
     z = encoder(video)[:, 0]  # (B, grid*grid, D)
     z = F.layer_norm(z, z.shape[-1:])

@@ -54,20 +54,28 @@ def official_encoder_config(name: str, norm_eps: float = 1e-6) -> EncoderConfig:
                          normalize_pixels=False, rope_variant="official", norm_eps=norm_eps)  # fmt: skip
 
 
-def official_mask_predictor_config(dim: int = 384, depth: int = 12, heads: int = 12) -> MaskPredictorConfig:
-    """The published pretraining predictor (10 mask tokens)."""
-    return MaskPredictorConfig(dim=dim, depth=depth, heads=heads, num_mask_tokens=10)
+def official_mask_predictor_config(
+    dim: int = 384, depth: int = 12, heads: int = 12, num_mask_tokens: int = 10
+) -> MaskPredictorConfig:
+    """The published pretraining predictor (10 mask tokens, the official RoPE; in training every
+    mask kind places mask token 0, as the official training wrapper does)."""
+    return MaskPredictorConfig(dim=dim, depth=depth, heads=heads, num_mask_tokens=num_mask_tokens,
+                               rope_variant="official", mask_token_per_kind=False)  # fmt: skip
 
 
 def official_ac_predictor_config(
     enc_dim: int = 1408, grid: int = 16, dim: int = 1024, depth: int = 24, heads: int = 16,
-    action_dim: int = 7, use_extrinsics: bool = False, norm_eps: float = 1e-6,
+    action_dim: int = 7, use_extrinsics: bool = False, norm_eps: float = 1e-6, feedback_norm: bool = True,
 ) -> PredictorConfig:  # fmt: skip
-    """The V-JEPA 2-AC predictor (defaults: the published ViT-g one, about 305M parameters)."""
+    """The V-JEPA 2-AC predictor (defaults: the published ViT-g one, about 305M parameters),
+    rolled out as the official planning notebook does: predicted frames layer-normed before they
+    are fed back (``feedback_norm``; its ``normalize_reps``), and with 7-D actions the end-effector
+    pose moved by each action (``compute_new_pose``)."""
     return PredictorConfig(enc_dim=enc_dim, grid=grid, pool=0, action_dim=action_dim, state_dim=action_dim,
                            dim=dim, depth=depth, heads=heads, residual=False, state_head=False,
                            extrinsics_dim=action_dim - 1, use_extrinsics=use_extrinsics, rope_variant="official",
-                           norm_eps=norm_eps, max_frames=64)  # fmt: skip
+                           norm_eps=norm_eps, max_frames=64, feedback_norm=feedback_norm,
+                           state_update="ee_pose" if action_dim == 7 else "add")  # fmt: skip
 
 
 # -- state dicts ---------------------------------------------------------------------------------
@@ -111,6 +119,8 @@ def incompatibilities(module: nn.Module) -> list[str]:
             problems.append(f"pooled patch grid ({cfg.pool}x{cfg.pool})")
     if isinstance(module, VideoEncoder) and cfg.normalize_pixels:
         problems.append("pixel normalisation inside the encoder (official encoders take normalised input)")
+    if isinstance(module, VideoEncoder) and cfg.embed_dim:
+        problems.append("a per-frame embedding head (official encoders give patch tokens)")
     return problems
 
 

@@ -12,7 +12,12 @@ lever on planning cost, since every candidate plan runs the predictor at every h
 
 ``rollout`` predicts H steps for S candidate plans incrementally: the keys and values of past
 frames are cached per layer, so each horizon step is one batched pass over the new frame's
-tokens only (tested equal to the uncached full pass). Parameter names follow the official
+tokens only (tested equal to the uncached full pass). Two options reproduce the official
+V-JEPA 2-AC planning loop: ``feedback_norm`` layer-norms every predicted frame (no affine, eps
+1e-5) before it is fed back and returned, and ``state_update="ee_pose"`` moves a 7-D
+end-effector pose [xyz, Euler xyz angles, gripper] by each action as its ``compute_new_pose``
+does (xyz added, rotations composed, gripper clipped to [0, 1]); ``"add"`` adds the action to
+the state when they share a size and holds the state otherwise. Parameter names follow the official
 V-JEPA 2-AC predictor (``predictor_embed``, ``action_encoder``, ``state_encoder``,
 ``predictor_blocks``, ``predictor_norm``, ``predictor_proj``).
 
@@ -50,6 +55,8 @@ class PredictorConfig:
     use_extrinsics: bool = False  # add an extrinsics token per frame (official option)
     rope_variant: Literal["ours", "official"] = "ours"
     norm_eps: float = 1e-6
+    feedback_norm: bool = False  # rollouts layer-norm each predicted frame before feeding it back
+    state_update: Literal["add", "ee_pose"] = "add"  # future states without a state head
 
     def __post_init__(self):
         if self.pool and self.grid % self.pool:
@@ -238,12 +245,57 @@ class ActionConditionedPredictor(nn.Module):
         for h in range(actions.shape[1]):
             a = actions[:, h : h + 1]
             z, s_next = self.step(z, a, s, cache)  # (B, 1, N, D)
+            if self.cfg.feedback_norm:
+                z = nn.functional.layer_norm(z, z.shape[-1:], eps=1e-5)
             zs.append(z)
-            if s is not None and s_next is None:
-                # no state head (official models): integrate end-effector deltas as V-JEPA 2-AC
-                # does when actions and states share a space, else hold the last state
-                s_next = s + a if a.shape[-1] == s.shape[-1] else s
+            if s is not None and s_next is None:  # no state head (official models)
+                s_next = self.next_state(s, a)
             if s_next is not None:
                 ss.append(s_next)
                 s = s_next
         return torch.cat(zs, dim=1), (torch.cat(ss, dim=1) if ss else None)
+
+    def next_state(self, s: Tensor, a: Tensor) -> Tensor:
+        """The state after action a without a state head: s (B, 1, P), a (B, 1, A) -> (B, 1, P)."""
+        if self.cfg.state_update == "ee_pose":
+            return ee_pose_update(s, a)
+        return s + a if a.shape[-1] == s.shape[-1] else s
+
+
+def _euler_xyz_matrix(angles: Tensor) -> Tensor:
+    """Extrinsic x-y-z Euler angles (..., 3) -> rotation matrices (..., 3, 3) = Rz Ry Rx."""
+    cx, cy, cz = angles.cos().unbind(-1)
+    sx, sy, sz = angles.sin().unbind(-1)
+    rows = [
+        [cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz],
+        [cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz],
+        [-sy, sx * cy, cx * cy],
+    ]
+    return torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
+
+
+def _matrix_euler_xyz(m: Tensor) -> Tensor:
+    """Rotation matrices (..., 3, 3) -> extrinsic x-y-z Euler angles (..., 3), the middle angle
+    in [-pi/2, pi/2]; at gimbal lock the first angle is set to zero."""
+    sy = (-m[..., 2, 0]).clamp(-1.0, 1.0)
+    y = torch.asin(sy)
+    x = torch.atan2(m[..., 2, 1], m[..., 2, 2])
+    z = torch.atan2(m[..., 1, 0], m[..., 0, 0])
+    lock = (1.0 - sy.abs()) < 1e-12
+    x_lock = torch.zeros_like(x)
+    z_lock = torch.atan2(-m[..., 0, 1], m[..., 1, 1])
+    return torch.stack([torch.where(lock, x_lock, x), y, torch.where(lock, z_lock, z)], dim=-1)
+
+
+def ee_pose_update(pose: Tensor, action: Tensor) -> Tensor:
+    """A 7-D end-effector pose [x, y, z, Euler xyz (rad), gripper] moved by a delta action of the
+    same layout: xyz added, the delta rotation applied after the current one (R(delta) R(pose)),
+    the gripper added and clipped to [0, 1]. Computed in float64, returned in the pose's dtype."""
+    if pose.shape[-1] != 7 or action.shape[-1] != 7:
+        raise ValueError(f"ee_pose states and actions are 7-D; got {pose.shape[-1]} and {action.shape[-1]}")
+    p, a = pose.double(), action.double()
+    rot = _euler_xyz_matrix(a[..., 3:6]) @ _euler_xyz_matrix(p[..., 3:6])
+    out = torch.cat(
+        [p[..., :3] + a[..., :3], _matrix_euler_xyz(rot), (p[..., 6:] + a[..., 6:]).clamp(0.0, 1.0)], -1
+    )
+    return out.to(pose.dtype)

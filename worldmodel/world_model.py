@@ -1,6 +1,7 @@
-"""The world model: a frozen encoder + an action-conditioned predictor, and its goal cost.
+"""The world model: an encoder + an action-conditioned predictor, and its goal cost.
 
-``WorldModel.load(run)`` takes a ``train-ac`` run directory (which names its encoder run) and
+``WorldModel.load(run)`` takes a ``train-ac`` run directory (which names its frozen encoder's
+run) or a ``train-joint`` run (its own encoder run, the encoder trained with the predictor) and
 offers ``encode(frames)``, ``rollout(context, actions)`` and ``read_state(frames)``; planners
 receive only the cost callable from ``make_latent_goal_cost``. ``load_encoder`` /
 ``save_encoder`` read and write an encoder run's exported encoder (``encoder.safetensors`` +

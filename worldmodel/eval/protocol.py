@@ -12,7 +12,9 @@ Every row (world model, true-simulator oracle, random, do-nothing) runs on the s
 goals. Success is read from the simulator after each episode, never by a planner.
 
 The run directory gets ``results.json``, ``results.md`` (success with 95% Wilson interval, final
-distance, planning seconds and model evaluations per re-plan), one video per episode
+distance, planning seconds and model evaluations per re-plan, and for the model rows the pair
+order: the share of random candidate pairs at the episode's start that the model's cost orders
+as the true simulator does, ``worldmodel.eval.landscape``), one video per episode
 (observation beside the goal, captioned with the plan's predicted cost), and
 ``cost_history.png`` (mean best cost per planner iteration). Episodes run in parallel over
 processes, or over a Ray cluster with ``--ray``.
@@ -80,6 +82,9 @@ class EvalConfig:
     """state dims the proprio term scores, by the task's state names (e.g. block_x block_y
     block_angle on wm/PushTState-v0, whose success ignores the pusher); empty: every dim the
     read-out can read"""
+    pair_candidates: int = 64
+    """random candidate plans per model-row episode scored by the model's cost and by the true
+    simulator at the start: the share of pairs ordered alike is the pair-order column (0: off)"""
     workers: int = 2
     """processes (0: in this process)"""
     device: str = "cpu"
@@ -202,6 +207,13 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         def make_cost(env):
             return None
 
+    order = float("nan")
+    if row in ("model", "model-latent") and cfg.pair_candidates > 0:
+        from worldmodel.eval.landscape import candidate_order, random_candidates
+
+        g = torch.Generator().manual_seed(seed * 1_000_003 + i + 7)  # not the planner's stream
+        cands = random_candidates(cfg.pair_candidates, cfg.horizon, wm.action_dim, g)
+        order = candidate_order(make_cost(env), make_oracle_cost(env, cfg.action_block), cands)
     gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
     rec = run_mpc(env, make_cost, plan_fn, pcfg, budget_steps=cfg.budget, action_block=cfg.action_block,
                   generator=gen, record=video is not None)  # fmt: skip
@@ -209,7 +221,7 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
     out = {
         "row": row, "mode": mode, "seed": seed, "episode": i, "success": rec.success,
         "final_distance": rec.final_distance, "plan_seconds": float(np.mean(rec.plan_seconds)),
-        "evaluations": float(np.mean(rec.evaluations)),
+        "evaluations": float(np.mean(rec.evaluations)), "pair_order": order,
         "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
         "start": list(origin) if origin else None,  # dataset goals: (recorded episode, start frame)
     }  # fmt: skip
@@ -270,6 +282,11 @@ def evaluate(cfg: EvalConfig) -> dict:
     goal_dim_mask(task_state_names(task_id), cfg.goal_dims)  # bad names raise before any work
     if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
         raise ValueError("the 'model' rows need --model (a train-ac run); or drop them with --rows")
+    if cfg.model is not None and (Path(cfg.model) / "world_model.json").exists():
+        skip = json.loads((Path(cfg.model) / "world_model.json").read_text())["frameskip"]
+        if skip != cfg.action_block:
+            raise ValueError(f"{cfg.model} predicts {skip} env steps per model step; --action-block is "
+                             f"{cfg.action_block}: set --action-block {skip}")  # fmt: skip
     if "dataset" in cfg.goals and goal_source(cfg)[0] is None:
         raise ValueError("dataset goals need --data (or a --model whose run names its dataset)")
     if cfg.episodes < 1 or not cfg.seeds:
@@ -319,19 +336,26 @@ def summarize(cfg: EvalConfig, task_id: str, results: list[dict]) -> list[dict]:
                 "success_ci95": [lo, hi], "final_distance": float(np.mean([r["final_distance"] for r in rs])),
                 "plan_seconds": float(np.mean([r["plan_seconds"] for r in rs])),
                 "evaluations": float(np.mean([r["evaluations"] for r in rs])),
+                "pair_order": _mean_finite([r.get("pair_order", float("nan")) for r in rs]),
                 "per_seed_success": {str(s): float(np.mean([r["success"] for r in rs if r["seed"] == s])) for s in cfg.seeds},
                 "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
             })  # fmt: skip
     return summary
 
 
+def _mean_finite(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def format_summary(summary: list[dict]) -> str:
     header = ["task", "goals", "row", "planner", "episodes", "success", "95% CI", "final distance",
-              "s / re-plan", "model evals / re-plan"]  # fmt: skip
+              "s / re-plan", "model evals / re-plan", "pair order"]  # fmt: skip
     rows = []
     for s in summary:
         lo, hi = s["success_ci95"]
+        order = s.get("pair_order", float("nan"))
         rows.append([s["task"], s["mode"], s["row"], s["planner"], str(s["episodes"]), f"{100 * s['success']:.1f}%",
                      f"[{100 * lo:.0f}, {100 * hi:.0f}]", f"{s['final_distance']:.3f}", f"{s['plan_seconds']:.3f}",
-                     f"{s['evaluations']:.0f}"])  # fmt: skip
+                     f"{s['evaluations']:.0f}", f"{order:.2f}" if np.isfinite(order) else "-"])  # fmt: skip
     return markdown_table(header, rows)

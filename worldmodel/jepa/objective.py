@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,9 @@ class MaskPredictorConfig:
     heads: int = 4
     mlp_ratio: float = 4.0
     num_mask_tokens: int = 2  # one per mask kind
+    rope_variant: Literal["ours", "official"] = "ours"  # official: the public V-JEPA 2 RoPE
+    mask_token_per_kind: bool = True  # False: every mask kind uses mask token 0, as the official
+    # training wrapper does (it passes the clip-length index, 0 with one clip length)
 
     @classmethod
     def tiny(cls) -> MaskPredictorConfig:
@@ -74,12 +78,14 @@ class MaskPredictor(nn.Module):
             nn.init.trunc_normal_(t, std=0.02)
 
     def forward(self, ctx: Tensor, ctx_pos: Tensor, tgt_pos: Tensor, kind: int = 0) -> Tensor:
-        """ctx (B, Kc, D), ctx_pos (B, Kc, 3), tgt_pos (B, Kt, 3) -> predictions (B, Kt, D)."""
+        """ctx (B, Kc, D), ctx_pos (B, Kc, 3), tgt_pos (B, Kt, 3), ``kind`` the mask token to place
+        (the official ``mask_index``) -> predictions (B, Kt, D)."""
         B, Kt = tgt_pos.shape[:2]
         x = self.predictor_embed(ctx)  # (B, Kc, Dp)
         m = self.mask_tokens[kind % len(self.mask_tokens)].expand(B, Kt, -1)
         x = torch.cat([x, m], dim=1)  # (B, Kc + Kt, Dp)
-        angles = rope_angles(torch.cat([ctx_pos, tgt_pos], dim=1), self.cfg.dim // self.cfg.heads)
+        pos = torch.cat([ctx_pos, tgt_pos], dim=1)
+        angles = rope_angles(pos, self.cfg.dim // self.cfg.heads, variant=self.cfg.rope_variant)
         for block in self.predictor_blocks:
             x = block(x, angles)
         x = self.predictor_norm(x[:, -Kt:])
@@ -116,7 +122,8 @@ class JEPA(nn.Module):
         losses, regs = [], []
         for kind, (ctx_idx, tgt_idx) in enumerate(masks):
             ctx = self.encoder(video, keep=ctx_idx)  # (B, Kc, D)
-            pred = self.predictor(ctx, pos[ctx_idx], pos[tgt_idx], kind)  # (B, Kt, D)
+            token = kind if self.cfg.predictor.mask_token_per_kind else 0
+            pred = self.predictor(ctx, pos[ctx_idx], pos[tgt_idx], token)  # (B, Kt, D)
             target = torch.gather(z, 1, tgt_idx[..., None].expand(-1, -1, z.shape[-1]))
             losses.append((pred - target).abs().mean())
             if self.cfg.sigreg > 0:

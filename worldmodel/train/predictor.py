@@ -187,7 +187,7 @@ def sequence_loss(
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def state_codec(cfg: TrainACConfig, full: LeRobotDataset) -> StateCodec:
+def state_codec(cfg, full: LeRobotDataset) -> StateCodec:
     """The run's state encoding: ``cfg.state_angles``, or the task's angle dims by robot type."""
     angles = cfg.state_angles
     if angles is None:
@@ -293,7 +293,9 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
             if cfg.use_state:
                 readout = fit_goal_readout(train, encoder, rt.device, codec, kind=cfg.readout, frames=cfg.readout_frames,
                                            mlp_steps=cfg.readout_steps, progress=loop.progress)  # fmt: skip
-            export_world_model(weights, pcfg, cfg, store, run, codec, readout)
+            export_world_model(weights, pcfg, run, encoder_run=cfg.encoder, mean=store.meta["mean"],
+                               std=store.meta["std"], pool=cfg.pool, frameskip=cfg.frameskip, codec=codec,
+                               readout=readout)  # fmt: skip
     return metrics
 
 
@@ -320,21 +322,24 @@ def frozen_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, run
 
 
 def export_world_model(
-    weights: dict[str, torch.Tensor], pcfg: PredictorConfig, cfg: TrainACConfig, store: FeatureStore, run: Path,
-    codec: StateCodec, readout=None,
+    weights: dict[str, torch.Tensor], pcfg: PredictorConfig, run: Path, *, encoder_run: Path, mean: list[float],
+    std: list[float], pool: int, frameskip: int, codec: StateCodec, readout=None,
 ) -> None:  # fmt: skip
+    """Write what ``WorldModel.load`` reads: ``predictor.safetensors``, the read-out and
+    ``world_model.json`` (the encoder run, the feature standardisation the predictor saw, pooling,
+    frameskip, the state encoding)."""
     from safetensors.torch import save_file
 
     save_file(weights, str(run / "predictor.safetensors"))
     if readout is not None:
         save_file({k: v.contiguous() for k, v in readout.tensors().items()}, str(run / READOUT_FILE))
     spec = {
-        "encoder_run": str(Path(cfg.encoder).resolve()),
+        "encoder_run": str(Path(encoder_run).resolve()),
         "predictor": to_plain(pcfg),
-        "pool": cfg.pool,
-        "frameskip": cfg.frameskip,
-        "mean": store.meta["mean"],
-        "std": store.meta["std"],
+        "pool": pool,
+        "frameskip": frameskip,
+        "mean": mean,
+        "std": std,
         "state_dim": codec.dim,
         "state_angles": list(codec.angles),
         "readout": None if readout is None else readout_kind(readout),
