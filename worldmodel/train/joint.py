@@ -26,18 +26,24 @@ from typing import Literal
 import torch
 
 from worldmodel.data import ClipDataset, ClipSpec, LeRobotDataset
-from worldmodel.data.splits import HELD_OUT, split_episodes
+from worldmodel.data.splits import HELD_OUT
 from worldmodel.encoder import EncoderConfig, EncoderPreset, VideoEncoder
 from worldmodel.jepa.joint import JointLossConfig, JointWorldModel
 from worldmodel.jepa.sigreg import random_directions
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.readout.fit import fit_goal_readout
 from worldmodel.train.checkpoint import has_checkpoint, load_checkpoint, resume_optimizer
-from worldmodel.train.config import LoopConfig, OptimConfig, load_config_dict, save_config, to_plain
+from worldmodel.train.config import LoopConfig, OptimConfig, save_config, to_plain
 from worldmodel.train.logger import RunLogger
 from worldmodel.train.loop import run_training
 from worldmodel.train.parallel import full_state, wrap
-from worldmodel.train.predictor import PredictorPreset, PredictorSize, export_world_model, state_codec
+from worldmodel.train.predictor import (
+    PredictorPreset,
+    PredictorSize,
+    export_world_model,
+    inherited_held_out,
+    state_codec,
+)
 from worldmodel.train.runtime import Runtime, step_generator, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import load_encoder, save_encoder
@@ -118,14 +124,7 @@ def encoder_config(cfg: TrainJointConfig, image_size: int) -> EncoderConfig:
 
 def held_out_episodes(cfg: TrainJointConfig, full: LeRobotDataset) -> list[int]:
     """--init-encoder's held-out episodes when it trained on this dataset, else a fresh split."""
-    if cfg.init_encoder is not None:
-        try:
-            saved = load_config_dict(cfg.init_encoder)
-            if Path(saved["run"]["data"]).resolve() == Path(cfg.data).resolve():
-                return [int(e) for e in saved["held_out_episodes"]]
-        except (FileNotFoundError, KeyError):
-            pass
-    return split_episodes(full.episode_index, cfg.held_out, seed=cfg.loop.seed)[1]
+    return inherited_held_out(cfg.init_encoder, cfg.data, full, cfg.held_out, cfg.loop.seed)
 
 
 @torch.no_grad()

@@ -198,13 +198,21 @@ def state_codec(cfg, full: LeRobotDataset) -> StateCodec:
 
 
 def held_out_episodes(cfg: TrainACConfig, full: LeRobotDataset) -> list[int]:
-    try:
-        saved = load_config_dict(cfg.encoder)
-        if Path(saved["run"]["data"]).resolve() == Path(cfg.data).resolve():
-            return [int(e) for e in saved["held_out_episodes"]]
-    except (FileNotFoundError, KeyError):
-        pass
-    return split_episodes(full.episode_index, cfg.held_out, seed=cfg.loop.seed)[1]
+    return inherited_held_out(cfg.encoder, cfg.data, full, cfg.held_out, cfg.loop.seed)
+
+
+def inherited_held_out(
+    source: Path | None, data: Path, full: LeRobotDataset, held_out: float, seed: int
+) -> list[int]:
+    """The held-out episodes of the run ``source`` when it trained on ``data``, else a fresh split."""
+    if source is not None:
+        try:
+            saved = load_config_dict(source)
+            if Path(saved["run"]["data"]).resolve() == Path(data).resolve():
+                return [int(e) for e in saved["held_out_episodes"]]
+        except (FileNotFoundError, KeyError):
+            pass
+    return split_episodes(full.episode_index, held_out, seed=seed)[1]
 
 
 def train_ac(cfg: TrainACConfig) -> dict[str, float]:
