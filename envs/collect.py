@@ -163,12 +163,11 @@ def collect(cfg: CollectConfig) -> dict:
     policy = cfg.policy if cfg.policy != "auto" else ("push" if "Push" in task_id else "smooth")
     if policy == "push" and "Push" not in task_id:
         raise ValueError(f"the push policy needs a pushing task, not {task_id}")
+    if cfg.mode == "new" and cfg.episodes < 1:
+        raise ValueError(f"--episodes {cfg.episodes}: a new collection needs at least one episode")
+    recipe = _recipe(cfg, task_id, policy)
+    _check_out(cfg, recipe)
     features, image_key = dataset_features(task_id, cfg.image_size, cfg.camera)
-    exists = (cfg.out / "meta" / "info.json").exists()
-    if cfg.mode == "new" and exists:
-        raise FileExistsError(
-            f"{cfg.out} already holds a dataset: use --mode resume or --mode append, or a new --out"
-        )
     writer = LeRobotWriter(
         cfg.out,
         features,
@@ -176,11 +175,17 @@ def collect(cfg: CollectConfig) -> dict:
         codec=cfg.codec,
         frames_per_file=cfg.frames_per_file,
         robot_type=task_id,
-        append=exists,
+        append=cfg.mode != "new",
         episode_columns={"seed": "int64"},
     )
     start = writer.total_episodes
     stop = start + cfg.episodes if cfg.mode == "append" else max(cfg.episodes, start)
+    record = {**recipe, "episodes": start, "frames": writer.total_frames, "interrupted": True,
+              "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}}  # fmt: skip
+    (cfg.out / "meta").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        cfg.out / "meta" / "collection.json", json.dumps(record, indent=2)
+    )  # the recipe, before any episode
     task_text = f"{task_id}: {policy} exploration"
     jobs = [(task_id, cfg.image_size, cfg.camera, policy, cfg.steps, cfg.seed, i) for i in range(start, stop)]
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -221,6 +226,64 @@ def collect(cfg: CollectConfig) -> dict:
     if interrupted:
         raise KeyboardInterrupt(f"collection interrupted; {writer.total_episodes} episodes kept in {cfg.out}")
     return summary
+
+
+#: the fields of a collection that decide what its episodes hold; resume and append must match them
+RECIPE_FIELDS = ("task", "policy", "steps", "seed", "image_size", "camera", "codec", "frames_per_file")
+
+
+def _recipe(cfg: CollectConfig, task_id: str, policy: str) -> dict:
+    plain = asdict(cfg)
+    return {"task": task_id, "policy": policy, **{k: plain[k] for k in RECIPE_FIELDS[2:]}}
+
+
+def _check_out(cfg: CollectConfig, recipe: dict) -> None:
+    """Refuse an output folder this collection would damage.
+
+    ``new`` needs a new or empty folder. ``resume`` and ``append`` need a folder written by
+    ``wm collect`` (its ``meta/collection.json``) with the same recipe: another seed, episode
+    length or codec would mix episodes of two collections into one dataset."""
+    out = cfg.out
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a dataset directory")
+    exists = (out / "meta" / "info.json").exists()
+    empty = not out.exists() or not any(out.iterdir())
+    if cfg.mode == "new":
+        if exists:
+            raise FileExistsError(
+                f"{out} already holds a dataset: use --mode resume or --mode append, or a new --out"
+            )
+        if not empty:
+            hint = (
+                " (an interrupted collection: use --mode resume)"
+                if (out / "meta" / "collection.json").exists()
+                else ""
+            )
+            raise FileExistsError(f"{out} is not empty{hint}: wm collect writes a new dataset only into a new or empty folder")  # fmt: skip
+        return
+    if empty:
+        return
+    path = out / "meta" / "collection.json"
+    if not path.exists():
+        raise FileExistsError(
+            f"{out} holds no {path.relative_to(out)}: it was not written by wm collect, so --mode {cfg.mode} "
+            "cannot check that the new episodes match it; collect into a new --out"
+        )
+    try:
+        old = json.loads(path.read_text())
+        theirs = {
+            "task": old["task"],
+            "policy": old["policy"],
+            **{k: old["config"][k] for k in RECIPE_FIELDS[2:]},
+        }
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a collection record ({type(e).__name__}: {e})") from e
+    diff = [
+        f"{k}: recorded {theirs[k]!r}, asked {recipe[k]!r}" for k in RECIPE_FIELDS if theirs[k] != recipe[k]
+    ]
+    if diff:
+        raise ValueError(f"{out} was collected with another recipe ({'; '.join(diff)}): --mode {cfg.mode} needs "
+                         "the same one, or collect into a new --out")  # fmt: skip
 
 
 def _raise_interrupt(signum, frame):

@@ -123,6 +123,7 @@ def write_v21(root: Path, episodes: list[dict[str, np.ndarray]]) -> None:
         "fps": 20,
         "chunks_size": 1000,
         "total_episodes": len(episodes),
+        "total_frames": sum(len(ep["action"]) for ep in episodes),
         "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
         "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
         "features": {
@@ -229,7 +230,7 @@ def test_clip_spec_and_dataset_errors(tmp_path):
     write_dataset(tmp_path / "ds", lengths=(5, 6))
     with pytest.raises(ValueError, match="no clip"):
         ClipDataset(tmp_path / "ds", ClipSpec(context=4, future=4), cache=False)
-    with pytest.raises(KeyError, match="no feature"):
+    with pytest.raises(DatasetError, match=r"info\.json: no feature"):
         ClipDataset(tmp_path / "ds", ClipSpec(), state_key="observation.nope", cache=False)
 
 

@@ -144,7 +144,7 @@ def run_pipeline(
     have = json.loads(info.read_text())["total_episodes"] if info.exists() else 0
     if have < p.episodes:
         collect(CollectConfig(task=task_id, out=data, episodes=p.episodes, steps=p.steps, seed=seed,
-                              workers=workers, mode="resume" if info.exists() else "new"))  # fmt: skip
+                              workers=workers, mode="resume" if data.exists() else "new"))  # fmt: skip
     stages.finish("collect")
 
     stages.start("pretrain")

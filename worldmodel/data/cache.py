@@ -3,8 +3,11 @@
 At small resolutions (64x64: 12 KiB a frame) a whole dataset's frames fit on disk and in the
 page cache, and reading a clip becomes a memory copy instead of a seek + decode. The cache lives
 outside the dataset directory (reading never writes there), under a key derived from the
-dataset's path, metadata and video files' sizes and times, so a changed dataset gets a new
-cache. It is built atomically (written to a temporary file, then renamed).
+dataset's path, its ``info.json``, where each episode lies in which video file, and the sizes and
+times of the video files and every metadata file, so a changed or edited dataset gets a new cache.
+Building it is the expensive check of a dataset: every frame is decoded once, and a file that
+decodes to fewer frames than its episodes need, or to frames of another size than ``info.json``
+declares, is a ``DatasetError``. It is built atomically (written to a temporary file, then renamed).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from worldmodel.data.format import DatasetError
-from worldmodel.data.video import read_video
+from worldmodel.data.video import VideoError, read_video
 
 
 def default_cache_dir() -> Path:
@@ -38,7 +41,14 @@ def _fingerprint(dataset, key: str) -> str:
     h.update(json.dumps(dataset.info, sort_keys=True).encode())
     h.update(key.encode())
     h.update(np.asarray(dataset.episode_index).tobytes())
-    for path in sorted({p for p, _ in dataset._meta[f"video/{key}"]}):
+    h.update(np.asarray(dataset.lengths).tobytes())
+    h.update(
+        repr([(str(p), int(o)) for p, o in dataset._meta[f"video/{key}"]]).encode()
+    )  # where each episode is
+    meta_files = sorted((dataset.root / "meta").rglob("*"))
+    for path in sorted({p for p, _ in dataset._meta[f"video/{key}"]}) + [
+        p for p in meta_files if p.is_file()
+    ]:
         st = path.stat()
         h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
@@ -79,7 +89,17 @@ class FrameCache:
         )
         try:
             for path, eps in by_file.items():
-                frames = read_video(path)  # sequential decode: the fast way through a file
+                try:
+                    frames = read_video(path)  # sequential decode: the fast way through a file
+                except VideoError as e:
+                    raise DatasetError(
+                        f"{e} (episodes {[int(dataset.episode_index[p]) for p, _ in eps][:10]})"
+                    ) from e
+                if frames.shape[1:] != self.shape[1:]:
+                    raise DatasetError(
+                        f"{path}: decodes to frames of shape {frames.shape[1:]}, meta/info.json declares "
+                        f"{self.shape[1:]} for {self.key}"
+                    )
                 for pos, offset in eps:
                     n = int(dataset.lengths[pos])
                     if offset + n > len(frames):

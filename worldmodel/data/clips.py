@@ -14,7 +14,8 @@ Returned per clip (torch tensors; legend: T frames, C,H,W image, P state, A acti
 
 Pad masks follow LeRobot's delta-timestamps convention: positions outside the episode are
 clamped to its border and flagged. With ``allow_pad=False`` (default) only anchors whose whole
-clip lies inside the episode are sampled, so nothing is padded.
+clip lies inside the episode are sampled, so nothing is padded. ``state_key=None`` /
+``action_key=None`` leave states / actions out (video-only datasets: pretraining needs frames only).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from worldmodel.data.cache import FrameCache
+from worldmodel.data.format import DatasetError
 from worldmodel.data.reader import LeRobotDataset
 
 
@@ -68,19 +70,22 @@ class ClipDataset(Dataset):
         spec: ClipSpec | None = None,
         *,
         image_key: str | None = None,
-        state_key: str = "observation.state",
-        action_key: str = "action",
+        state_key: str | None = "observation.state",
+        action_key: str | None = "action",
         cache: bool | str = "auto",
         cache_dir: str | Path | None = None,
     ):
         self.ds = dataset if isinstance(dataset, LeRobotDataset) else LeRobotDataset(dataset)
         self.spec = spec or ClipSpec()
+        info = self.ds.root / "meta" / "info.json"
         if not self.ds.video_keys:
-            raise ValueError(f"{self.ds.root} has no video features")
+            raise DatasetError(f"{info}: no video feature to make clips of")
+        if self.ds.num_episodes == 0:
+            raise DatasetError(f"{info}: the dataset holds no episodes")
         self.image_key = image_key or self.ds.video_keys[0]
         for key in (self.image_key, state_key, action_key):
-            if key not in self.ds.features:
-                raise KeyError(f"{self.ds.root} has no feature {key!r}; it has {sorted(self.ds.features)}")
+            if key is not None and key not in self.ds.features:
+                raise DatasetError(f"{info}: no feature {key!r}; the dataset has {sorted(self.ds.features)}")
         self.state_key, self.action_key = state_key, action_key
         if FrameCache.wanted(self.ds, self.image_key, cache):
             self.ds.frame_cache = FrameCache(self.ds, self.image_key, cache_dir)
@@ -109,23 +114,33 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row = int(self.anchors[i])
         fd, ad = self.spec.frame_deltas(), self.spec.action_deltas()
-        q = self.ds.query(row, {self.image_key: fd, self.state_key: fd, self.action_key: ad})
-        k, steps = self.spec.frameskip, self.spec.frames - 1
-        actions = q[self.action_key].reshape(steps, -1)  # (T - 1, k * A)
-        # a model action is padded if any env step in it lies outside the episode's transitions:
-        # the last row of an episode holds the final observation, not a transition
+        deltas = {self.image_key: fd}
+        if self.state_key is not None:
+            deltas[self.state_key] = fd
+        if self.action_key is not None:
+            deltas[self.action_key] = ad
+        q = self.ds.query(row, deltas)
         pos, frame = self.ds.locate(row)
-        action_rows = frame + ad
-        action_pad = (
-            ((action_rows < 0) | (action_rows > int(self.ds.lengths[pos]) - 2)).reshape(steps, k).any(axis=1)
-        )
-        return {
+        out = {
             "frames": torch.from_numpy(q[self.image_key]).permute(0, 3, 1, 2).contiguous(),  # (T, C, H, W)
             "frames_is_pad": torch.from_numpy(q[f"{self.image_key}_is_pad"]),
-            "state": torch.from_numpy(np.asarray(q[self.state_key], np.float32)),
-            "state_is_pad": torch.from_numpy(q[f"{self.state_key}_is_pad"]),
-            "actions": torch.from_numpy(np.asarray(actions, np.float32)),
-            "actions_is_pad": torch.from_numpy(action_pad),
             "episode_index": torch.tensor(int(self.ds.episode_index[pos])),
             "frame_index": torch.tensor(frame),
         }
+        if self.state_key is not None:
+            out["state"] = torch.from_numpy(np.asarray(q[self.state_key], np.float32))
+            out["state_is_pad"] = torch.from_numpy(q[f"{self.state_key}_is_pad"])
+        if self.action_key is not None:
+            k, steps = self.spec.frameskip, self.spec.frames - 1
+            actions = q[self.action_key].reshape(steps, -1)  # (T - 1, k * A)
+            # a model action is padded if any env step in it lies outside the episode's transitions:
+            # the last row of an episode holds the final observation, not a transition
+            action_rows = frame + ad
+            action_pad = (
+                ((action_rows < 0) | (action_rows > int(self.ds.lengths[pos]) - 2))
+                .reshape(steps, k)
+                .any(axis=1)
+            )
+            out["actions"] = torch.from_numpy(np.asarray(actions, np.float32))
+            out["actions_is_pad"] = torch.from_numpy(action_pad)
+        return out

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from worldmodel.data import checks
 from worldmodel.data import format as fmt
 from worldmodel.data.video import VideoError, open_decoder, video_info
 
@@ -62,15 +63,19 @@ class LeRobotDataset:
         info_path = fmt.require_file(
             self.root / "meta" / "info.json", "dataset metadata (not a LeRobot dataset?)"
         )
+        self.info_path = info_path
         try:
             self.info: dict[str, Any] = json.loads(info_path.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise fmt.DatasetError(f"{info_path}: not valid JSON ({e})") from e
+        if not isinstance(self.info, dict):
+            raise fmt.DatasetError(f"{info_path}: expected a JSON object, found {type(self.info).__name__}")
         self.version = self.info.get("codebase_version")
         if self.version not in fmt.READABLE_VERSIONS:
             raise fmt.DatasetError(
                 f"{info_path}: unknown codebase_version {self.version!r}; this reader knows {fmt.READABLE_VERSIONS}"
             )
+        checks.check_info(self.info, info_path, self.version)
         self.features: dict[str, dict] = self.info["features"]
         self.fps = float(self.info["fps"])
         self.video_keys = fmt.video_keys(self.features)
@@ -155,9 +160,16 @@ class LeRobotDataset:
         path, offset = self._meta[f"video/{key}"][pos]
         decoder = self._decoder(path)
         try:
-            return decoder.get((offset + idx).tolist())
+            frames = decoder.get((offset + idx).tolist())
         except VideoError as e:
             raise fmt.DatasetError(f"episode {self.episode_index[pos]}: {e}") from e
+        want = tuple(self.features[key]["shape"])
+        if frames.shape[1:] != want:
+            raise fmt.DatasetError(
+                f"{path}: episode {self.episode_index[pos]} decodes to frames of shape {frames.shape[1:]}, "
+                f"meta/info.json declares {want}"
+            )
+        return frames
 
     def _decoder(self, path: Path):
         if path in self._decoders:
@@ -217,25 +229,39 @@ class LeRobotDataset:
 
     def _load_v3(self) -> tuple[dict[str, Any], list[pa.Table]]:
         total = int(self.info["total_episodes"])
-        ep_files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+        ep_dir = self.root / "meta" / "episodes"
+        ep_files = sorted(ep_dir.glob("chunk-*/file-*.parquet"))
         if total and not ep_files:
-            raise fmt.DatasetError(
-                f"missing episode metadata: {self.root / 'meta' / 'episodes'} has no parquet files"
-            )
-        rows = (
-            pa.concat_tables([pq.read_table(p) for p in ep_files], promote_options="default")
-            if ep_files
-            else None
-        )
+            raise fmt.DatasetError(f"missing episode metadata: {ep_dir} has no parquet files")
+        required = (
+            "episode_index", "length", "data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index",
+            *(f"videos/{k}/{c}" for k in self.video_keys for c in ("chunk_index", "file_index", "from_timestamp")),
+        )  # fmt: skip
+        parts, where = [], {}  # where: episode -> the metadata file listing it
+        for p in ep_files:
+            t = self._read_parquet(p)
+            checks.check_columns(t, {}, p, required)
+            eps = [int(e) for e in t.column("episode_index").to_pylist()]
+            for e in checks.duplicates([e for e in eps if e < total]):
+                raise fmt.DatasetError(f"{p}: episode {e} is listed twice")
+            for e in eps:
+                if e < total and e in where:
+                    raise fmt.DatasetError(f"episode {e} is listed in both {where[e]} and {p}")
+                where.setdefault(e, p)
+            parts.append(t)
+        try:
+            rows = pa.concat_tables(parts, promote_options="default") if parts else None
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise fmt.DatasetError(f"{ep_dir}: episode metadata files disagree on their columns ({e})") from e
         rows_by_ep = (
             {}
             if rows is None
-            else {int(e): i for i, e in enumerate(rows.column("episode_index").to_pylist())}
+            else {int(e): i for i, e in enumerate(rows.column("episode_index").to_pylist()) if int(e) < total}
         )
         missing = [e for e in range(total) if e not in rows_by_ep]
         if missing:
             raise fmt.DatasetError(
-                f"{self.root}: info.json lists {total} episodes, metadata lacks {missing[:10]}"
+                f"{self.info_path}: lists {total} episodes, the metadata in {ep_dir} lacks {missing[:10]}"
             )
         # only committed episodes (index < total_episodes) count: later rows are an interrupted write
         order = [rows_by_ep[e] for e in range(total)]
@@ -253,15 +279,15 @@ class LeRobotDataset:
             meta = {"episode_index": np.zeros(0, np.int64), "length": np.zeros(0, np.int64)}
         meta["episode_index"] = np.asarray(meta["episode_index"], np.int64)
         meta["length"] = np.asarray(meta["length"], np.int64)
+        checks.check_episode_table(meta, int(self.info["total_frames"]), str(ep_dir), self.info_path)
         data_cache: dict[Path, pa.Table] = {}
         tables = []
         for i, e in enumerate(meta["episode_index"]):
-            path = self.root / self.info["data_path"].format(
-                chunk_index=int(meta["data/chunk_index"][i]), file_index=int(meta["data/file_index"][i])
-            )
+            path = self._path("data_path", chunk_index=int(meta["data/chunk_index"][i]),
+                              file_index=int(meta["data/file_index"][i]))  # fmt: skip
             if path not in data_cache:
                 fmt.require_file(path, f"data file of episode {e}")
-                data_cache[path] = self._read_parquet(path)
+                data_cache[path] = self._read_data(path, ("index",))
             t = data_cache[path]
             lo, hi = int(meta["dataset_from_index"][i]), int(meta["dataset_to_index"][i])
             index = t.column("index").to_numpy()
@@ -270,25 +296,35 @@ class LeRobotDataset:
         for key in self.video_keys:
             entries = []
             for i, e in enumerate(meta["episode_index"]):
-                path = self.root / self.info["video_path"].format(
-                    video_key=key,
-                    chunk_index=int(meta[f"videos/{key}/chunk_index"][i]),
-                    file_index=int(meta[f"videos/{key}/file_index"][i]),
-                )
+                path = self._path("video_path", video_key=key, chunk_index=int(meta[f"videos/{key}/chunk_index"][i]),
+                                  file_index=int(meta[f"videos/{key}/file_index"][i]))  # fmt: skip
                 fmt.require_file(path, f"video file of episode {e} ({key})")
-                entries.append((path, round(float(meta[f"videos/{key}/from_timestamp"][i]) * self.fps)))
+                start = float(meta[f"videos/{key}/from_timestamp"][i]) * self.fps
+                if abs(start - round(start)) > 1e-3:
+                    raise fmt.DatasetError(
+                        f"{where[int(e)]}: episode {e} starts at {start / self.fps:.4f} s in {path}, which is not "
+                        f"a frame at the fps {self.fps:g} of {self.info_path}"
+                    )
+                entries.append((path, round(start)))
             meta[f"video/{key}"] = entries
         tasks_path = self.root / "meta" / "tasks.parquet"
         self.tasks = {}
         if tasks_path.exists():
-            t = pq.read_table(tasks_path)
+            t = self._read_parquet(tasks_path)
             name_col = "task" if "task" in t.column_names else "__index_level_0__"
+            checks.check_columns(t, {}, tasks_path, (name_col, "task_index"))
             self.tasks = dict(zip(t.column(name_col).to_pylist(), t.column("task_index").to_pylist()))
         return meta, tables
 
     def _load_v21(self) -> tuple[dict[str, Any], list[pa.Table]]:
         ep_path = fmt.require_file(self.root / "meta" / "episodes.jsonl", "episode metadata")
-        records = [json.loads(line) for line in ep_path.read_text().splitlines() if line.strip()]
+        records = self._jsonl(ep_path, ("episode_index", "length"))
+        for e in checks.duplicates([int(r["episode_index"]) for r in records]):
+            raise fmt.DatasetError(f"{ep_path}: episode {e} is listed twice")
+        if len(records) != int(self.info["total_episodes"]):
+            raise fmt.DatasetError(
+                f"{self.info_path}: total_episodes is {self.info['total_episodes']}, {ep_path} lists {len(records)}"
+            )
         records.sort(key=lambda r: r["episode_index"])
         chunks_size = int(self.info.get("chunks_size", fmt.CHUNKS_SIZE))
         meta: dict[str, Any] = {
@@ -296,18 +332,19 @@ class LeRobotDataset:
             "length": np.array([r["length"] for r in records], np.int64),
             "tasks": [r.get("tasks", []) for r in records],
         }
+        checks.check_episode_table(meta, int(self.info["total_frames"]), str(ep_path), self.info_path)
         tables = []
         for r in records:
             e = int(r["episode_index"])
-            path = self.root / self.info["data_path"].format(episode_chunk=e // chunks_size, episode_index=e)
+            path = self._path("data_path", episode_chunk=e // chunks_size, episode_index=e)
             fmt.require_file(path, f"data file of episode {e}")
-            tables.append(self._episode_table(self._read_parquet(path), e, int(r["length"]), path))
+            tables.append(self._episode_table(self._read_data(path, ()), e, int(r["length"]), path))
         for key in self.video_keys:
             entries = []
             for r in records:
                 e = int(r["episode_index"])
-                path = self.root / self.info["video_path"].format(
-                    episode_chunk=e // chunks_size, video_key=key, episode_index=e
+                path = self._path(
+                    "video_path", episode_chunk=e // chunks_size, video_key=key, episode_index=e
                 )
                 fmt.require_file(path, f"video file of episode {e} ({key})")
                 entries.append((path, 0))
@@ -315,13 +352,47 @@ class LeRobotDataset:
         self.tasks = {}
         tasks_path = self.root / "meta" / "tasks.jsonl"
         if tasks_path.exists():
-            for line in tasks_path.read_text().splitlines():
-                if line.strip():
-                    t = json.loads(line)
-                    self.tasks[t["task"]] = int(t["task_index"])
+            for t in self._jsonl(tasks_path, ("task", "task_index")):
+                self.tasks[t["task"]] = int(t["task_index"])
         return meta, tables
 
+    def _path(self, template: str, **fields) -> Path:
+        """A data or video file of the dataset from its ``info.json`` template, inside the root."""
+        try:
+            rel = self.info[template].format(**fields)
+        except (KeyError, IndexError, ValueError) as e:
+            raise fmt.DatasetError(
+                f"{self.info_path}: cannot fill {template} {self.info[template]!r} ({e})"
+            ) from e
+        return checks.inside(self.root, rel, template.removesuffix("_path"), self.info_path)
+
+    def _jsonl(self, path: Path, required: tuple[str, ...]) -> list[dict]:
+        out = []
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise fmt.DatasetError(f"{path}: line {n} is not valid JSON ({e})") from e
+            if not isinstance(r, dict) or any(k not in r for k in required):
+                raise fmt.DatasetError(
+                    f"{path}: line {n} needs the keys {list(required)}, found {line[:80]!r}"
+                )
+            out.append(r)
+        return out
+
+    def _read_data(self, path: Path, required: tuple[str, ...]) -> pa.Table:
+        """A data file, checked against the declared features (columns, dtypes, shapes)."""
+        t = self._read_parquet(path)
+        features = {
+            k: f for k, f in self.features.items() if k not in ("index",) or "index" in t.column_names
+        }
+        checks.check_columns(t, features, path, required)
+        return t
+
     def _read_parquet(self, path: Path) -> pa.Table:
+        checks.inside(self.root, str(path.relative_to(self.root)), "metadata or data", self.info_path)
         try:
             return pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as e:
@@ -335,14 +406,18 @@ class LeRobotDataset:
                 f"{path}: episode {e} has {t.num_rows} frame rows, its metadata says length {length}"
             )
         if "frame_index" in t.column_names:
-            fi = t.column("frame_index").to_numpy()
+            fi = t.column("frame_index").to_numpy().ravel()
             if not np.array_equal(fi, np.arange(length)):
-                t = t.take(pa.array(np.argsort(fi, kind="stable")))
-                if not np.array_equal(np.sort(fi), np.arange(length)):
-                    raise fmt.DatasetError(f"{path}: episode {e} frame_index is not 0..{length - 1}")
+                i = int(np.argmax(fi != np.arange(length)))
+                raise fmt.DatasetError(
+                    f"{path}: episode {e} row {i} has frame_index {int(fi[i])}: rows must be frames 0..{length - 1} "
+                    "in order, as the video holds them"
+                )
+        checks.check_timestamps(t, self.fps, path, e)
         for name in t.column_names:
-            feat = self.features.get(name)
-            if feat is None or feat["dtype"] not in ("float32", "float64", "float16"):
+            if name not in self.features or not pa.types.is_floating(
+                checks.value_type(t.column(name).type)[0]
+            ):
                 continue
             x = _to_numpy(t.column(name)).astype(np.float64)
             bad = ~np.isfinite(x)
@@ -374,9 +449,11 @@ class LeRobotDataset:
                 need[path] = (max(prev_end, end), [*eps, int(self.episode_index[pos])])
             for path, (end, eps) in need.items():
                 try:
-                    frames = video_info(path)["frames"]
+                    facts = video_info(path)
                 except (VideoError, FileNotFoundError) as e:
                     raise fmt.DatasetError(f"{path} (episodes {eps[:10]}): {e}") from e
+                checks.check_video_header(facts, self.features[key], self.fps, path, eps)
+                frames = facts["frames"]
                 if frames and frames < end:
                     raise fmt.DatasetError(
                         f"{path}: frame-count mismatch: the parquet data of episodes {eps[:10]} needs "

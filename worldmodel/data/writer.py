@@ -7,7 +7,8 @@ leaves a valid dataset holding every flushed episode, and ``flush()`` runs on ``
 leaving a ``with`` block, and on exceptions (Ctrl-C, SIGTERM turned into an exception), so an
 interrupted collection keeps every finished episode. Opening an existing dataset with
 ``append=True`` continues after its last committed episode (orphaned files from a killed flush
-are overwritten).
+are overwritten). Without ``append`` the writer refuses a directory that is not empty: it never
+overwrites files it did not write.
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ class LeRobotWriter:
                 )
             self._load_existing(info_path)
         else:
+            if not append and self.root.exists() and any(self.root.iterdir()):
+                raise FileExistsError(
+                    f"{self.root} is not empty and holds no dataset (no meta/info.json): the writer "
+                    "writes only into a new or empty directory"
+                )
             self.root.mkdir(parents=True, exist_ok=True)
             self.robot_type = robot_type
             self.total_episodes = self.total_frames = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -57,8 +58,9 @@ class LoopConfig:
     """steps between representation checks"""
     ckpt_every: int = 250
     """steps between checkpoints (and one at the end)"""
-    resume: bool = True
-    """continue from the run directory's checkpoint if there is one"""
+    force_new: bool = False
+    """start over in a run directory that holds a run: delete its checkpoint, metrics and weights
+    (without it, a rerun with the same settings resumes and one with other settings is refused)"""
     stop_at: int = 0
     """stop after this many steps as if interrupted (0: run to the end); for time-boxed jobs and tests"""
     progress: bool = True
@@ -80,8 +82,13 @@ def to_plain(obj: Any) -> Any:
 def save_config(cfg: Any, run_dir: Path) -> None:
     """Write the resolved config to ``run_dir/config.yaml`` (and config.json for tools)."""
     plain = to_plain(cfg)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
-    (run_dir / "config.json").write_text(json.dumps(plain, indent=2))
+    for name, text in (
+        ("config.yaml", yaml.safe_dump(plain, sort_keys=False)),
+        ("config.json", json.dumps(plain, indent=2)),
+    ):
+        tmp = run_dir / f"{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, run_dir / name)  # never a half-written config
 
 
 def load_config_dict(run_dir: Path) -> dict:

@@ -25,15 +25,15 @@ from typing import Literal
 
 import torch
 
-from worldmodel.data import ClipDataset, ClipSpec, LeRobotDataset
+from worldmodel.data import ClipDataset, ClipSpec, DatasetError, LeRobotDataset
 from worldmodel.data.splits import HELD_OUT
 from worldmodel.encoder import EncoderConfig, EncoderPreset, VideoEncoder
 from worldmodel.jepa.joint import JointLossConfig, JointWorldModel
 from worldmodel.jepa.sigreg import random_directions
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.readout.fit import fit_goal_readout
-from worldmodel.train.checkpoint import has_checkpoint, load_checkpoint, resume_optimizer
-from worldmodel.train.config import LoopConfig, OptimConfig, save_config, to_plain
+from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
+from worldmodel.train.config import LoopConfig, OptimConfig, to_plain
 from worldmodel.train.logger import RunLogger
 from worldmodel.train.loop import run_training
 from worldmodel.train.parallel import full_state, wrap
@@ -44,6 +44,7 @@ from worldmodel.train.predictor import (
     inherited_held_out,
     state_codec,
 )
+from worldmodel.train.rundir import open_run
 from worldmodel.train.runtime import Runtime, step_generator, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import load_encoder, save_encoder
@@ -167,6 +168,8 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
             f"loss.rollout_steps={cfg.loss.rollout_steps} needs frames >= {cfg.loss.rollout_steps + 1}"
         )
     full = LeRobotDataset(cfg.data)
+    if not full.num_episodes:
+        raise DatasetError(f"{full.info_path}: the dataset holds no episodes")
     for key in ("action", "observation.state"):
         if key not in full.columns:
             raise ValueError(f"{cfg.data} has no {key!r} column: the world model needs actions and states")
@@ -182,10 +185,8 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
                            state_dim=codec.encoded_dim if cfg.use_state else 0, dim=size.dim, depth=size.depth,
                            heads=size.heads, residual=size.residual)  # fmt: skip
     run = Path(cfg.out)
-    if rt.main:
-        run.mkdir(parents=True, exist_ok=True)
-        save_config({"run": cfg, "encoder": enc_cfg, "predictor": pcfg, "held_out_episodes": held,
-                     "state_angles": codec.angles}, run)  # fmt: skip
+    resume = open_run(run, {"run": cfg, "encoder": enc_cfg, "predictor": pcfg, "held_out_episodes": held,
+                            "state_angles": codec.angles}, force_new=loop.force_new, main=rt.main)  # fmt: skip
 
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps)
@@ -203,7 +204,7 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
             raise ValueError(f"{cfg.init_encoder}: encoder weights do not match (missing {missing[:4]}, unexpected {unexpected[:4]})")  # fmt: skip
     model = JointWorldModel(encoder, ActionConditionedPredictor(pcfg), cfg.loss).to(rt.device)
     modules = {"encoder": model.encoder, "predictor": model.predictor}
-    saved = load_checkpoint(run, modules) if loop.resume and has_checkpoint(run) else None
+    saved = load_checkpoint(run, modules) if resume else None
     ddp = wrap(model, rt, per_block=False)
     trained = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in trained if p.ndim >= 2]

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from worldmodel.data import LeRobotDataset
+from worldmodel.data import DatasetError, LeRobotDataset
 from worldmodel.data.features import FeatureClips, FeatureStore
 from worldmodel.data.splits import HELD_OUT, split_episodes
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
@@ -36,11 +36,12 @@ from worldmodel.readout.fit import (
     readout_kind,
     readout_rows,
 )
-from worldmodel.train.checkpoint import has_checkpoint, load_checkpoint, resume_optimizer
-from worldmodel.train.config import LoopConfig, OptimConfig, load_config_dict, save_config, to_plain
+from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
+from worldmodel.train.config import LoopConfig, OptimConfig, load_config_dict, to_plain
 from worldmodel.train.logger import RunLogger
 from worldmodel.train.loop import run_training
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
+from worldmodel.train.rundir import open_run
 from worldmodel.train.runtime import Runtime, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import READOUT_FILE, load_encoder
@@ -230,6 +231,8 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
         raise ValueError(f"readout_frames and readout_steps must be >= 1, got {cfg.readout_frames} and "
                          f"{cfg.readout_steps}")  # fmt: skip
     full = LeRobotDataset(cfg.data)
+    if not full.num_episodes:
+        raise DatasetError(f"{full.info_path}: the dataset holds no episodes")
     for key in ("action", "observation.state"):
         if key not in full.columns:
             raise ValueError(f"{cfg.data} has no {key!r} column: the predictor needs actions and states")
@@ -241,14 +244,11 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     codec = state_codec(cfg, full)
     pcfg = predictor_config(cfg, encoder.cfg.dim, encoder.cfg.grid, full.columns["action"].shape[1],
                             codec.encoded_dim)  # fmt: skip
-    if rt.main:
-        run.mkdir(parents=True, exist_ok=True)
-        save_config(
-            {"run": cfg, "predictor": pcfg, "held_out_episodes": held, "state_angles": codec.angles}, run
-        )
-        if not (feat_dir / "features.json").exists():
-            FeatureStore.build(full, encoder, cfg.pool, feat_dir, train_episodes=train_eps, device=rt.device,
-                               progress=loop.progress, encoder_run=str(cfg.encoder))  # fmt: skip
+    resume = open_run(run, {"run": cfg, "predictor": pcfg, "held_out_episodes": held, "state_angles": codec.angles},
+                      force_new=loop.force_new, main=rt.main)  # fmt: skip
+    if rt.main and not (feat_dir / "features.json").exists():
+        FeatureStore.build(full, encoder, cfg.pool, feat_dir, train_episodes=train_eps, device=rt.device,
+                           progress=loop.progress, encoder_run=str(cfg.encoder))  # fmt: skip
     if rt.world > 1:
         torch.distributed.barrier()
     store = FeatureStore(feat_dir)
@@ -268,7 +268,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
 
         model = official_ac_predictor(load_official_file(cfg.init_official)["predictor"], pcfg).train()
     model = model.to(rt.device)
-    saved = load_checkpoint(run, {"predictor": model}) if loop.resume and has_checkpoint(run) else None
+    saved = load_checkpoint(run, {"predictor": model}) if resume else None
     rt.sharded = use_fsdp(loop.parallel, rt, large=pcfg.dim >= 1024)
     # rollouts call the blocks' parts step by step, so FSDP2 gathers the predictor as one unit
     ddp = wrap(model, rt, per_block=False, methods=("unroll",))

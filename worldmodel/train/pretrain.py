@@ -23,18 +23,19 @@ from pathlib import Path
 
 import torch
 
-from worldmodel.data import ClipDataset, ClipSpec, LeRobotDataset
+from worldmodel.data import ClipDataset, ClipSpec, DatasetError, LeRobotDataset
 from worldmodel.data.splits import HELD_OUT, split_episodes
 from worldmodel.encoder import LARGE_ENCODERS, EncoderConfig, EncoderPreset, VideoEncoder
 from worldmodel.eval.representation import feature_std, motion_change, sensitivity
 from worldmodel.jepa.masks import MaskConfig, patch_motion, sample_masks
 from worldmodel.jepa.objective import JEPA, JEPAConfig, MaskPredictorConfig
 from worldmodel.jepa.sigreg import random_directions
-from worldmodel.train.checkpoint import has_checkpoint, load_checkpoint, resume_optimizer
-from worldmodel.train.config import LoopConfig, OptimConfig, save_config, to_plain
+from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
+from worldmodel.train.config import LoopConfig, OptimConfig, to_plain
 from worldmodel.train.logger import RunLogger
 from worldmodel.train.loop import run_training
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
+from worldmodel.train.rundir import open_run
 from worldmodel.train.runtime import Runtime, step_generator, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import save_encoder
@@ -105,7 +106,7 @@ class RepresentationCheck:
             return
         spec = ClipSpec(context=2 * cfg.frames, future=0, frameskip=cfg.frameskip)
         try:
-            clips = ClipDataset(held, spec, image_key=key, cache=False)
+            clips = ClipDataset(held, spec, image_key=key, state_key=None, action_key=None, cache=False)
         except ValueError:
             return  # held-out episodes too short for a clip pair
         g = torch.Generator().manual_seed(cfg.loop.seed + 17)
@@ -139,6 +140,8 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     # -- setup ----------------------------------------------------------------------------
     loop = cfg.loop
     full = LeRobotDataset(cfg.data)
+    if not full.num_episodes:
+        raise DatasetError(f"{full.info_path}: the dataset holds no episodes")
     key = cfg.image_key or (full.video_keys[0] if full.video_keys else None)
     if key is None:
         raise ValueError(f"{cfg.data} has no video feature to pretrain on")
@@ -148,14 +151,13 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     if cfg.frames % mcfg.encoder.tubelet:
         raise ValueError(f"frames={cfg.frames} must be a multiple of the tubelet ({mcfg.encoder.tubelet})")
     run = Path(cfg.out)
-    if rt.main:
-        run.mkdir(parents=True, exist_ok=True)
-        save_config({"run": cfg, "model": mcfg, "held_out_episodes": held_eps}, run)
+    resume = open_run(run, {"run": cfg, "model": mcfg, "held_out_episodes": held_eps},
+                      force_new=loop.force_new, main=rt.main)  # fmt: skip
 
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps)
-    clips = ClipDataset(train, ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip),
-                        image_key=key, cache=cfg.cache)  # fmt: skip
+    clips = ClipDataset(train, ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip), image_key=key,
+                        state_key=None, action_key=None, cache=cfg.cache)  # fmt: skip
     held = LeRobotDataset(cfg.data, episodes=held_eps) if held_eps else None
     check = RepresentationCheck(held, cfg, key, size=64, rt=rt) if rt.main else None
 
@@ -163,7 +165,7 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     torch.manual_seed(loop.seed)
     model = JEPA(mcfg).to(rt.device)
     init_check = check(model.target_encoder) if check else {}
-    saved = load_checkpoint(run, _modules(model)) if loop.resume and has_checkpoint(run) else None
+    saved = load_checkpoint(run, _modules(model)) if resume else None
     rt.sharded = use_fsdp(loop.parallel, rt, large=cfg.preset in LARGE_ENCODERS)
     ddp = wrap(model, rt)  # DDP, or FSDP2 in place (the optimiser is built after sharding)
     opt = torch.optim.AdamW(
