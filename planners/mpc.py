@@ -4,7 +4,8 @@ Conventions of the evaluation protocol: one model step is ``action_block`` env s
 action is those env actions concatenated, so the planner searches (L, action_block * A) in the
 env's action box tiled ``action_block`` times. The executed part is cut off the plan and the rest,
 padded with the box centre, warm-starts the next plan. Success is read from the simulator only
-after the episode; the planner and the cost never see it.
+after the episode (and, for the report only, after every env step: ``success_any``); the planner
+and the cost never see it.
 Shapes: ``L`` horizon, ``A`` env action dim (legend in :mod:`planners.base`).
 """
 
@@ -26,6 +27,7 @@ from planners.base import CostFn, PlanFn
 @dataclass(frozen=True)
 class EpisodeRecord:
     success: bool  # the task's success test, read once after the episode
+    success_any: bool  # the success test passed after some env step (LeWM's rule; report only)
     final_distance: float  # the task's goal distance after the episode (task units)
     env_steps: int
     plan_seconds: list[float]  # wall-clock per re-plan (cost construction + planning)
@@ -68,7 +70,9 @@ def run_mpc(
     high = torch.as_tensor(np.tile(space.high, action_block), dtype=torch.float32, device=device)
     centre = ((low + high) / 2).expand(execute, -1).cpu()  # (execute, k*A)
 
+    task = env.unwrapped
     init, seconds, evals, histories, done, costs = None, [], [], [], [], []
+    ever = False  # success after some env step: reported beside the end-of-episode test, never planned on
     observations: list[Any] | None = [] if record else None
     while len(done) < budget_steps:
         t0 = time.perf_counter()
@@ -81,6 +85,7 @@ def run_mpc(
         for a in plan[:execute].reshape(execute * action_block, -1).numpy():  # (execute*k, A)
             obs, _, terminated, truncated, _ = env.step(a)
             done.append(a)
+            ever = ever or task.is_success()
             if observations is not None:
                 observations.append(obs)
             if terminated or truncated or len(done) == budget_steps:
@@ -89,9 +94,9 @@ def run_mpc(
             break
         init = torch.cat([plan[execute:], centre]).to(device)  # shifted warm start, (L, k*A)
 
-    task = env.unwrapped
     return EpisodeRecord(
         success=bool(task.is_success()),
+        success_any=ever,
         final_distance=float(task.goal_distance()),
         env_steps=len(done),
         plan_seconds=seconds,

@@ -36,6 +36,7 @@ def test_report_only_writes_the_table_between_the_readme_markers(tmp_path):
                       row("wm/PointMass-v0", "dataset", "oracle", "cem", 1.0),
                       row("wm/PointMass-v0", "dataset", "random", "random", 0.033, 0.0),
                       row("wm/PointMass-v0", "dataset", "do-nothing", "do-nothing", 0.087, 0.0)]}  # fmt: skip
+    bench["rows"][0]["success_any"] = 0.99  # rows written before the any-step measure show "-"
     (tmp_path / "benchmark.json").write_text(json.dumps(bench))
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\nbefore\n{bench_mod.BEGIN}\nstale table\n{bench_mod.END}\nafter\n")
@@ -44,10 +45,12 @@ def test_report_only_writes_the_table_between_the_readme_markers(tmp_path):
     assert "stale table" not in text and text.startswith("# x\nbefore\n") and text.endswith("after\n")
     table = text.split(bench_mod.BEGIN)[1].split(bench_mod.END)[0]
     assert (
-        "| wm/PointMass-v0 | dataset | world model | cem | 150 | 98.0% [93, 100] | 0.123 | 0.36 | 1000 |"
+        "| wm/PointMass-v0 | dataset | world model | cem | 150 | 98.0% [93, 100] | 99.0% | 0.123 | 0.36 | 1000 |"
         in table
     )
-    assert "| wm/PointMass-v0 | dataset | random actions | - | 150 | 3.3% [0, 6] | 0.123 | - | 0 |" in table
+    assert (
+        "| wm/PointMass-v0 | dataset | random actions | - | 150 | 3.3% [0, 6] | - | 0.123 | - | 0 |" in table
+    )
     assert "Commit `abc1234`" in table and "x86_64 CPU" in table and "pointmass" not in table.split("|")[0]
     assert (tmp_path / "benchmark.md").read_text() in text
 

@@ -146,3 +146,52 @@ def test_recorded_goal_state_is_scored_on_the_dims_the_read_out_reads(tiny_pipel
     assert goal_term(wm, img, recorded, "none", cfg) == (None, None, 0.0)
     with pytest.raises(ValueError, match="needs dataset goals"):
         goal_term(wm, img, None, "recorded", cfg)
+
+
+def test_moved_goals_start_outside_the_goals_success_test(tiny_pipeline):
+    """--goals moved: every start fails the task's own success test for its goal; a plain dataset
+    draw that already moved is kept as it is; a dataset in which nothing ever moves is refused."""
+    import numpy as np
+
+    import envs
+    from worldmodel.data.reader import LeRobotDataset
+    from worldmodel.eval.protocol import _dataset_start
+
+    cfg = EvalConfig(task="pointmass", data=tiny_pipeline["data"], goal_offset=20)
+    ds = LeRobotDataset(tiny_pipeline["data"])
+    task = envs.make("pointmass", image_size=32).unwrapped
+    kept = 0
+    for i in range(12):
+        start, goal, _, origin = _dataset_start(ds, cfg, 0, i, task)
+        assert not task.is_success(state=start, goal=task.goal_from_state(goal))
+        plain = _dataset_start(ds, cfg, 0, i)
+        if not task.is_success(state=plain[0], goal=task.goal_from_state(plain[1])):
+            kept += 1
+            assert origin == plain[3] and np.array_equal(start, plain[0])
+    assert kept > 0  # the check above ran
+
+    class Still:  # every start already at its goal
+        def is_success(self, state, goal):
+            return True
+
+        def goal_from_state(self, state):
+            return state
+
+    with pytest.raises(ValueError, match="moved goals: 1000 draws"):
+        _dataset_start(ds, cfg, 0, 0, Still())
+
+
+def test_moved_goals_evaluate_and_report_any_step_success(tiny_pipeline, tmp_path):
+    res = evaluate(
+        small(tiny_pipeline, tmp_path / "mv", rows=("oracle", "do-nothing"), goals=("moved",), videos=0)
+    )
+    saved = json.loads((tmp_path / "mv" / "results.json").read_text())
+    assert {e["mode"] for e in saved["episodes"]} == {"moved"} and len(saved["episodes"]) == 4
+    for e in saved["episodes"]:
+        assert e["success_any"] >= e["success"]  # the end of the episode is one of its steps
+    for s in res["summary"]:
+        k_any = sum(e["success_any"] for e in saved["episodes"] if e["row"] == s["row"])
+        assert s["success_any"] == k_any / s["episodes"]
+    assert "any-step success" in (tmp_path / "mv" / "results.md").read_text()
+    with pytest.raises(ValueError, match="moved goals need --data"):
+        evaluate(small(tiny_pipeline, tmp_path / "n", model=None, rows=("oracle",), goals=("moved",)))

@@ -6,13 +6,16 @@
 
 The protocol of DESIGN.md by default: ``episodes`` x ``seeds`` episodes per row and goal mode;
 ``dataset`` goals start from a state of a held-out recorded episode with the goal ``goal_offset``
-(25) env steps later in the same episode; ``random`` goals are drawn by the task; a 50-env-step
+(25) env steps later in the same episode; ``moved`` goals are dataset goals whose start does not
+already pass the task's success test for the goal (the block moved, on pushing: doing nothing
+fails them by construction); ``random`` goals are drawn by the task; a 50-env-step
 budget, action block 5, horizon 5 (the whole plan executed, then re-plan), CEM 300/30/30.
 Every row (world model, true-simulator oracle, random, do-nothing) runs on the same starts and
 goals. Success is read from the simulator after each episode, never by a planner.
 
 The run directory gets ``results.json``, ``results.md`` (success with 95% Wilson interval, final
-distance, planning seconds and model evaluations per re-plan, and for the model rows the pair
+distance, planning seconds and model evaluations per re-plan, success at any step of the episode
+(LeWM's rule, beside ours at the episode's end), and for the model rows the pair
 order: the share of random candidate pairs at the episode's start that the model's cost orders
 as the true simulator does, ``worldmodel.eval.landscape``), one video per episode
 (observation beside the goal, captioned with the plan's predicted cost), and
@@ -37,6 +40,9 @@ from worldmodel.eval.executors import run_jobs
 from worldmodel.eval.report import episode_frames, markdown_table, plot_cost_histories
 from worldmodel.eval.stats import wilson_interval
 
+GoalMode = Literal["dataset", "moved", "random"]
+RECORDED_GOALS = ("dataset", "moved")  # goal modes drawn from recorded episodes
+MOVED_DRAWS = 1000  # moved goals: draws per episode before giving up
 Row = Literal["model", "model-latent", "oracle", "random", "do-nothing"]
 
 
@@ -50,7 +56,9 @@ class EvalConfig:
     """train-ac run directory (the world model); without it only oracle and baselines run"""
     data: Path | None = None
     """dataset for dataset goals (default: the world model's training dataset)"""
-    goals: tuple[Literal["dataset", "random"], ...] = ("dataset",)
+    goals: tuple[GoalMode, ...] = ("dataset",)
+    """dataset: start and goal from a held-out recorded episode; moved: dataset goals the start does
+    not already reach (task's own success test); random: drawn by the task"""
     rows: tuple[Row, ...] = ("model", "model-latent", "oracle", "random", "do-nothing")
     """model: latent + proprio cost (see --goal-state); model-latent: the latent distance alone"""
     planner: PlannerName = "cem"
@@ -153,19 +161,25 @@ def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
     return Path(cfg.data), split_episodes(full.episode_index, HELD_OUT, seed=0)[1]
 
 
-def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int):
+def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int, task=None):
     """(start physics state, goal physics state, goal proprio, (recorded episode index, start frame))
-    for dataset-goal episode i."""
+    for dataset-goal episode i. With ``task`` (moved goals) the draw is repeated until the start
+    fails ``task``'s success test for the goal; the first draw is the plain dataset goal's."""
     rng = np.random.default_rng([seed, i, 17])
     ok = [p for p in range(ds.num_episodes) if ds.lengths[p] > cfg.goal_offset]
     if not ok:
         raise ValueError(f"no held-out episode is longer than goal_offset={cfg.goal_offset} steps")
-    pos = ok[rng.integers(len(ok))]
-    t = int(rng.integers(0, int(ds.lengths[pos]) - cfg.goal_offset))
-    rows = ds.episode_rows(pos)
-    phys = ds.columns["observation.environment_state"][rows]
-    states = ds.columns["observation.state"][rows]
-    return phys[t], phys[t + cfg.goal_offset], states[t + cfg.goal_offset], (int(ds.episode_index[pos]), t)
+    for _ in range(MOVED_DRAWS if task is not None else 1):
+        pos = ok[rng.integers(len(ok))]
+        t = int(rng.integers(0, int(ds.lengths[pos]) - cfg.goal_offset))
+        rows = ds.episode_rows(pos)
+        phys = ds.columns["observation.environment_state"][rows]
+        start, goal = phys[t], phys[t + cfg.goal_offset]
+        if task is None or not task.is_success(state=start, goal=task.goal_from_state(goal)):
+            states = ds.columns["observation.state"][rows]
+            return start, goal, states[t + cfg.goal_offset], (int(ds.episode_index[pos]), t)
+    raise ValueError(f"moved goals: {MOVED_DRAWS} draws from the held-out episodes found no start that "
+                     f"fails the success test for the goal {cfg.goal_offset} steps later")  # fmt: skip
 
 
 def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: Path | None = None) -> dict:
@@ -177,8 +191,10 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
     env, wm, ds = _resources(cfg)
     task = env.unwrapped
     goal_state, origin = None, None
-    if mode == "dataset":
-        start, goal_phys, goal_state, origin = _dataset_start(ds, cfg, seed, i)
+    if mode in RECORDED_GOALS:
+        start, goal_phys, goal_state, origin = _dataset_start(
+            ds, cfg, seed, i, task if mode == "moved" else None
+        )
         env.reset(seed=seed * 100_003 + i, options={"state": start, "goal_state": goal_phys})
     else:
         env.reset(seed=seed * 100_003 + i)
@@ -219,7 +235,7 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
                   generator=gen, record=video is not None)  # fmt: skip
     hist = [h.numpy() for h in rec.cost_histories if len(h)]
     out = {
-        "row": row, "mode": mode, "seed": seed, "episode": i, "success": rec.success,
+        "row": row, "mode": mode, "seed": seed, "episode": i, "success": rec.success, "success_any": rec.success_any,
         "final_distance": rec.final_distance, "plan_seconds": float(np.mean(rec.plan_seconds)),
         "evaluations": float(np.mean(rec.evaluations)), "pair_order": order,
         "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
@@ -287,8 +303,11 @@ def evaluate(cfg: EvalConfig) -> dict:
         if skip != cfg.action_block:
             raise ValueError(f"{cfg.model} predicts {skip} env steps per model step; --action-block is "
                              f"{cfg.action_block}: set --action-block {skip}")  # fmt: skip
-    if "dataset" in cfg.goals and goal_source(cfg)[0] is None:
-        raise ValueError("dataset goals need --data (or a --model whose run names its dataset)")
+    recorded = sorted(set(RECORDED_GOALS) & set(cfg.goals))
+    if recorded and goal_source(cfg)[0] is None:
+        raise ValueError(
+            f"{' and '.join(recorded)} goals need --data (or a --model whose run names its dataset)"
+        )
     if cfg.episodes < 1 or not cfg.seeds:
         raise ValueError("need episodes >= 1 and at least one seed")
     out = cfg.out or Path("runs") / time.strftime(f"eval-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
@@ -328,12 +347,13 @@ def summarize(cfg: EvalConfig, task_id: str, results: list[dict]) -> list[dict]:
         for row in cfg.rows:
             rs = [r for r in results if r["row"] == row and r["mode"] == mode]
             n, k = len(rs), sum(r["success"] for r in rs)
+            k_any = sum(r["success_any"] for r in rs)
             lo, hi = wilson_interval(k, n)
             hist = [r["cost_history"] for r in rs if r["cost_history"]]
             planner = cfg.planner if row in ("model", "model-latent", "oracle") else row
             summary.append({
                 "task": task_id, "row": row, "planner": planner, "mode": mode, "episodes": n, "success": k / n,
-                "success_ci95": [lo, hi], "final_distance": float(np.mean([r["final_distance"] for r in rs])),
+                "success_ci95": [lo, hi], "success_any": k_any / n, "final_distance": float(np.mean([r["final_distance"] for r in rs])),
                 "plan_seconds": float(np.mean([r["plan_seconds"] for r in rs])),
                 "evaluations": float(np.mean([r["evaluations"] for r in rs])),
                 "pair_order": _mean_finite([r.get("pair_order", float("nan")) for r in rs]),
@@ -348,14 +368,19 @@ def _mean_finite(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
+def percent(x: float | None) -> str:
+    """A share as a table cell (``-`` when a row predates the measure)."""
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
 def format_summary(summary: list[dict]) -> str:
-    header = ["task", "goals", "row", "planner", "episodes", "success", "95% CI", "final distance",
-              "s / re-plan", "model evals / re-plan", "pair order"]  # fmt: skip
+    header = ["task", "goals", "row", "planner", "episodes", "success", "95% CI", "any-step success",
+              "final distance", "s / re-plan", "model evals / re-plan", "pair order"]  # fmt: skip
     rows = []
     for s in summary:
         lo, hi = s["success_ci95"]
         order = s.get("pair_order", float("nan"))
         rows.append([s["task"], s["mode"], s["row"], s["planner"], str(s["episodes"]), f"{100 * s['success']:.1f}%",
-                     f"[{100 * lo:.0f}, {100 * hi:.0f}]", f"{s['final_distance']:.3f}", f"{s['plan_seconds']:.3f}",
+                     f"[{100 * lo:.0f}, {100 * hi:.0f}]", percent(s.get("success_any")), f"{s['final_distance']:.3f}", f"{s['plan_seconds']:.3f}",
                      f"{s['evaluations']:.0f}", f"{order:.2f}" if np.isfinite(order) else "-"])  # fmt: skip
     return markdown_table(header, rows)
