@@ -50,7 +50,7 @@ class BenchmarkConfig:
     planners: tuple[PlannerName, ...] = ("cem", "cmaes")
     seeds: tuple[int, ...] = (0, 1, 2)
     goals: tuple[GoalMode, ...] = ("dataset", "moved", "random")
-    """goal modes (see wm eval --goals); moved: dataset goals the start does not already reach"""
+    """goal modes (see wm eval --goals); moved: dataset goals that doing nothing does not reach"""
     episodes: int = 0
     """episodes per seed (0: the preset's)"""
     ac_steps: int = 0

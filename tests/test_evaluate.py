@@ -148,37 +148,35 @@ def test_recorded_goal_state_is_scored_on_the_dims_the_read_out_reads(tiny_pipel
         goal_term(wm, img, None, "recorded", cfg)
 
 
-def test_moved_goals_start_outside_the_goals_success_test(tiny_pipeline):
-    """--goals moved: every start fails the task's own success test for its goal; a plain dataset
-    draw that already moved is kept as it is; a dataset in which nothing ever moves is refused."""
+def test_moved_goals_need_acting(tiny_pipeline):
+    """--goals moved: the success test fails at every start and at every step of doing nothing
+    from it; a plain dataset draw that already needs acting is kept as it is; a dataset in which
+    no goal needs acting is refused."""
     import numpy as np
 
     import envs
+    from planners import make_oracle_rollout
     from worldmodel.data.reader import LeRobotDataset
     from worldmodel.eval.protocol import _dataset_start
 
-    cfg = EvalConfig(task="pointmass", data=tiny_pipeline["data"], goal_offset=20)
+    cfg = EvalConfig(task="pointmass", data=tiny_pipeline["data"], goal_offset=10, budget=30)
     ds = LeRobotDataset(tiny_pipeline["data"])
-    task = envs.make("pointmass", image_size=32).unwrapped
+    env = envs.make("pointmass", image_size=32)
+    task = env.unwrapped
     kept = 0
     for i in range(12):
-        start, goal, _, origin = _dataset_start(ds, cfg, 0, i, task)
-        assert not task.is_success(state=start, goal=task.goal_from_state(goal))
+        start, goal, _, origin = _dataset_start(ds, cfg, 0, i, env)
+        target = task.goal_from_state(goal)
+        task.set_state(start)
+        coasting = make_oracle_rollout(env, action_block=1)(np.zeros((1, 30, 2)))[0]
+        assert not any(task.is_success(state=s, goal=target) for s in [start, *coasting])
         plain = _dataset_start(ds, cfg, 0, i)
-        if not task.is_success(state=plain[0], goal=task.goal_from_state(plain[1])):
+        if origin == plain[3]:
             kept += 1
-            assert origin == plain[3] and np.array_equal(start, plain[0])
-    assert kept > 0  # the check above ran
-
-    class Still:  # every start already at its goal
-        def is_success(self, state, goal):
-            return True
-
-        def goal_from_state(self, state):
-            return state
-
+            assert np.array_equal(start, plain[0])
+    assert 0 < kept < 12  # some plain draws needed acting, some were redrawn
     with pytest.raises(ValueError, match="moved goals: 1000 draws"):
-        _dataset_start(ds, cfg, 0, 0, Still())
+        _dataset_start(ds, replace(cfg, goal_offset=0), 0, 0, env)  # every goal is its own start
 
 
 def test_moved_goals_evaluate_and_report_any_step_success(tiny_pipeline, tmp_path):
@@ -189,6 +187,8 @@ def test_moved_goals_evaluate_and_report_any_step_success(tiny_pipeline, tmp_pat
     assert {e["mode"] for e in saved["episodes"]} == {"moved"} and len(saved["episodes"]) == 4
     for e in saved["episodes"]:
         assert e["success_any"] >= e["success"]  # the end of the episode is one of its steps
+    still = [s for s in res["summary"] if s["row"] == "do-nothing"][0]
+    assert still["success"] == still["success_any"] == 0.0  # by construction
     for s in res["summary"]:
         k_any = sum(e["success_any"] for e in saved["episodes"] if e["row"] == s["row"])
         assert s["success_any"] == k_any / s["episodes"]

@@ -6,9 +6,9 @@
 
 The protocol of DESIGN.md by default: ``episodes`` x ``seeds`` episodes per row and goal mode;
 ``dataset`` goals start from a state of a held-out recorded episode with the goal ``goal_offset``
-(25) env steps later in the same episode; ``moved`` goals are dataset goals whose start does not
-already pass the task's success test for the goal (the block moved, on pushing: doing nothing
-fails them by construction); ``random`` goals are drawn by the task; a 50-env-step
+(25) env steps later in the same episode; ``moved`` goals are dataset goals that the task's own
+success test fails at the start and at every step of doing nothing from it (on pushing: the block
+has to be moved), so the do-nothing row scores 0 on them by construction; ``random`` goals are drawn by the task; a 50-env-step
 budget, action block 5, horizon 5 (the whole plan executed, then re-plan), CEM 300/30/30.
 Every row (world model, true-simulator oracle, random, do-nothing) runs on the same starts and
 goals. Success is read from the simulator after each episode, never by a planner.
@@ -57,8 +57,8 @@ class EvalConfig:
     data: Path | None = None
     """dataset for dataset goals (default: the world model's training dataset)"""
     goals: tuple[GoalMode, ...] = ("dataset",)
-    """dataset: start and goal from a held-out recorded episode; moved: dataset goals the start does
-    not already reach (task's own success test); random: drawn by the task"""
+    """dataset: start and goal from a held-out recorded episode; moved: dataset goals that the task's
+    success test fails at the start and at every step of doing nothing; random: drawn by the task"""
     rows: tuple[Row, ...] = ("model", "model-latent", "oracle", "random", "do-nothing")
     """model: latent + proprio cost (see --goal-state); model-latent: the latent distance alone"""
     planner: PlannerName = "cem"
@@ -161,25 +161,46 @@ def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
     return Path(cfg.data), split_episodes(full.episode_index, HELD_OUT, seed=0)[1]
 
 
-def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int, task=None):
+def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int, env=None):
     """(start physics state, goal physics state, goal proprio, (recorded episode index, start frame))
-    for dataset-goal episode i. With ``task`` (moved goals) the draw is repeated until the start
-    fails ``task``'s success test for the goal; the first draw is the plain dataset goal's."""
+    for dataset-goal episode i. With ``env`` (moved goals) the draw is repeated until the goal
+    ``_needs_acting`` in it; the first draw is the plain dataset goal's."""
     rng = np.random.default_rng([seed, i, 17])
     ok = [p for p in range(ds.num_episodes) if ds.lengths[p] > cfg.goal_offset]
     if not ok:
         raise ValueError(f"no held-out episode is longer than goal_offset={cfg.goal_offset} steps")
-    for _ in range(MOVED_DRAWS if task is not None else 1):
+    for _ in range(MOVED_DRAWS if env is not None else 1):
         pos = ok[rng.integers(len(ok))]
         t = int(rng.integers(0, int(ds.lengths[pos]) - cfg.goal_offset))
         rows = ds.episode_rows(pos)
         phys = ds.columns["observation.environment_state"][rows]
         start, goal = phys[t], phys[t + cfg.goal_offset]
-        if task is None or not task.is_success(state=start, goal=task.goal_from_state(goal)):
+        if env is None or _needs_acting(env, start, goal, cfg.budget):
             states = ds.columns["observation.state"][rows]
             return start, goal, states[t + cfg.goal_offset], (int(ds.episode_index[pos]), t)
-    raise ValueError(f"moved goals: {MOVED_DRAWS} draws from the held-out episodes found no start that "
-                     f"fails the success test for the goal {cfg.goal_offset} steps later")  # fmt: skip
+    raise ValueError(f"moved goals: {MOVED_DRAWS} draws from the held-out episodes found no start from which "
+                     f"doing nothing fails the success test for the goal {cfg.goal_offset} steps later")  # fmt: skip
+
+
+def _needs_acting(env, start: np.ndarray, goal_state: np.ndarray, budget: int) -> bool:
+    """Whether the task's success test for the goal fails at the start and after every env step of
+    doing nothing (the action box's centre) for ``budget`` steps from it: the scene coasting or
+    settling into the goal (a block still sliding after a push) is not a moved goal."""
+    from planners import make_oracle_rollout
+
+    task = env.unwrapped
+    goal = task.goal_from_state(goal_state)
+    if task.is_success(state=start, goal=goal):
+        return False
+    low, high = env.action_space.low, env.action_space.high
+    still = np.broadcast_to((low + high) / 2, (1, budget, low.size))  # (S=1, budget env steps, A)
+    before = task.get_state()
+    task.set_state(start)
+    try:
+        states = make_oracle_rollout(env, action_block=1)(still)[0]  # (budget, state_size)
+    finally:
+        task.set_state(before)
+    return not any(task.is_success(state=s, goal=goal) for s in states)
 
 
 def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: Path | None = None) -> dict:
@@ -193,7 +214,7 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
     goal_state, origin = None, None
     if mode in RECORDED_GOALS:
         start, goal_phys, goal_state, origin = _dataset_start(
-            ds, cfg, seed, i, task if mode == "moved" else None
+            ds, cfg, seed, i, env if mode == "moved" else None
         )
         env.reset(seed=seed * 100_003 + i, options={"state": start, "goal_state": goal_phys})
     else:
