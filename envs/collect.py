@@ -23,6 +23,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import signal
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -47,8 +48,10 @@ class CollectConfig:
     """episodes to collect (with --mode append: to add)"""
     steps: int = 100
     """actions per episode (each episode has steps + 1 frames)"""
-    policy: Literal["auto", "smooth", "push"] = "auto"
-    """exploration: smooth random actions; scripted pushing (push tasks); auto picks"""
+    policy: Literal["auto", "smooth", "push", "demo"] = "auto"
+    """smooth: smooth random actions; push: scripted pushes at random sides of the block (push
+    tasks); demo: pushing demonstrations toward sampled target poses, with noise, free motion and
+    failures (push tasks); auto: push on push tasks, else smooth"""
     seed: int = 0
     """base seed; episode i is seeded from (seed, i)"""
     workers: int = 2
@@ -84,14 +87,16 @@ def _env(task_id: str, image_size: int, camera: str | None):
 def run_episode(
     task_id: str, image_size: int, camera: str | None, policy: str, steps: int, seed: int, index: int
 ):
-    """Episode ``index`` -> arrays for the dataset (frames, proprio, actions, physics states)."""
-    from envs.policies import PushScriptedPolicy, SmoothRandomPolicy
+    """Episode ``index`` -> (index, env seed, arrays for the dataset (frames, proprio, actions,
+    physics states), the episode's metadata columns)."""
+    from envs.policies import PushDemoPolicy, PushScriptedPolicy, SmoothRandomPolicy
 
     env = _env(task_id, image_size, camera)
     ss = np.random.SeedSequence([seed, index])
     env_seed, policy_rng = int(ss.generate_state(1)[0]), np.random.default_rng(ss.spawn(1)[0])
     obs, _ = env.reset(seed=env_seed)
-    act = PushScriptedPolicy(env, policy_rng) if policy == "push" else SmoothRandomPolicy(2, policy_rng)
+    policies = {"push": PushScriptedPolicy, "demo": PushDemoPolicy}
+    act = policies[policy](env, policy_rng) if policy in policies else SmoothRandomPolicy(2, policy_rng)
     frames, states, actions, physics = [obs["pixels"]], [obs["state"]], [], [env.get_state()]
     for _ in range(steps):
         a = act()
@@ -103,6 +108,9 @@ def run_episode(
     actions.append(np.zeros_like(actions[0]))  # the final frame is not a transition
     done = np.zeros(steps + 1, bool)
     done[-1] = True
+    extra = {"seed": env_seed}
+    if policy == "demo":  # what the demonstrator tried and reached (targets still open at the end count)
+        extra.update(targets=act.targets, targets_reached=act.reached)
     return (
         index,
         env_seed,
@@ -113,6 +121,7 @@ def run_episode(
             "observation.environment_state": np.stack(physics),
             "next.done": done,
         },
+        extra,
     )
 
 
@@ -161,8 +170,8 @@ def collect(cfg: CollectConfig) -> dict:
             f"need episodes >= 0, steps >= 1, workers >= 0; got {cfg.episodes}, {cfg.steps}, {cfg.workers}"
         )
     policy = cfg.policy if cfg.policy != "auto" else ("push" if "Push" in task_id else "smooth")
-    if policy == "push" and "Push" not in task_id:
-        raise ValueError(f"the push policy needs a pushing task, not {task_id}")
+    if policy in ("push", "demo") and "Push" not in task_id:
+        raise ValueError(f"the {policy} policy needs a pushing task, not {task_id}")
     if cfg.mode == "new" and cfg.episodes < 1:
         raise ValueError(f"--episodes {cfg.episodes}: a new collection needs at least one episode")
     recipe = _recipe(cfg, task_id, policy)
@@ -176,7 +185,7 @@ def collect(cfg: CollectConfig) -> dict:
         frames_per_file=cfg.frames_per_file,
         robot_type=task_id,
         append=cfg.mode != "new",
-        episode_columns={"seed": "int64"},
+        episode_columns={"seed": "int64", **DEMO_COLUMNS} if policy == "demo" else {"seed": "int64"},
     )
     start = writer.total_episodes
     stop = start + cfg.episodes if cfg.mode == "append" else max(cfg.episodes, start)
@@ -191,6 +200,7 @@ def collect(cfg: CollectConfig) -> dict:
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     pool = None
     bar = tqdm(total=len(jobs), desc=f"collect {task_id}", unit="ep", disable=not cfg.progress)
+    t0, frames0 = time.perf_counter(), writer.total_frames
     interrupted = False
     try:
         if cfg.workers == 0:
@@ -198,9 +208,9 @@ def collect(cfg: CollectConfig) -> dict:
         else:
             pool = mp.get_context("forkserver").Pool(cfg.workers, initializer=_worker_init)
             results = pool.imap(_episode_job, jobs, chunksize=1)
-        for index, env_seed, ep in results:
+        for index, _, ep, extra in results:
             ep[image_key] = ep.pop("pixels")
-            got = writer.add_episode(ep, task_text, {"seed": env_seed})
+            got = writer.add_episode(ep, task_text, extra)
             assert got == index, (got, index)
             bar.update(1)
     except KeyboardInterrupt:
@@ -218,6 +228,7 @@ def collect(cfg: CollectConfig) -> dict:
         "episodes": writer.total_episodes,
         "frames": writer.total_frames,
         "interrupted": interrupted,
+        "rate": _rate(writer.total_episodes - start, writer.total_frames - frames0, time.perf_counter() - t0),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
     }
     if writer.total_episodes:
@@ -227,6 +238,9 @@ def collect(cfg: CollectConfig) -> dict:
         raise KeyboardInterrupt(f"collection interrupted; {writer.total_episodes} episodes kept in {cfg.out}")
     return summary
 
+
+#: per-episode columns of demonstrations in meta/episodes
+DEMO_COLUMNS = {"targets": "int64", "targets_reached": "int64"}
 
 #: the fields of a collection that decide what its episodes hold; resume and append must match them
 RECIPE_FIELDS = ("task", "policy", "steps", "seed", "image_size", "camera", "codec", "frames_per_file")
@@ -286,6 +300,12 @@ def _check_out(cfg: CollectConfig, recipe: dict) -> None:
                          "the same one, or collect into a new --out")  # fmt: skip
 
 
+def _rate(episodes: int, frames: int, seconds: float) -> dict:
+    """The collection rate of this call (its episodes and frames over its wall-clock)."""
+    return {"seconds": round(seconds, 2), "episodes_per_s": episodes / max(seconds, 1e-9),
+            "frames_per_s": frames / max(seconds, 1e-9)}  # fmt: skip
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -316,6 +336,10 @@ def coverage_report(root: Path, bins: int = 20) -> dict:
             q0, q1 = env.qpos_of(s[0]), env.qpos_of(s[-1])
             moved.append(np.hypot(*(q1[2:4] - q0[2:4])) > 0.02 or abs(q1[4] - q0[4]) > 0.05)
         report["episodes_block_moved_fraction"] = float(np.mean(moved))
+    targets, reached = ds.episode_column("targets"), ds.episode_column("targets_reached")
+    if targets is not None and reached is not None:  # demonstrations
+        report["demo_targets"], report["demo_targets_reached"] = int(targets.sum()), int(reached.sum())
+        report["demo_reached_fraction"] = float(reached.sum() / max(targets.sum(), 1))
     with contextlib.suppress(ImportError):
         _plot_coverage(
             root / "meta" / "coverage.png", hist, (x0, x1, y0, y1), env.coverage_names, ds.info["robot_type"]

@@ -107,13 +107,18 @@ class PushEnv(GoalTask):
         self, pusher_xy: np.ndarray, block_pose: np.ndarray, margin: float = 0.02
     ) -> bool:
         """Whether a pusher at ``pusher_xy`` intersects the block at ``(x, y, angle)``."""
+        return bool(self.block_sdf(np.asarray(pusher_xy)[None], block_pose)[0] < PUSHER_RADIUS + margin)
+
+    def block_sdf(self, points: np.ndarray, block_pose: np.ndarray) -> np.ndarray:
+        """Signed distance (P,) of world points (P, 2) to the block at ``(x, y, angle)``:
+        negative inside, zero on its outline."""
         x, y, a = block_pose
         c, s = np.cos(a), np.sin(a)
-        dx, dy = pusher_xy[0] - x, pusher_xy[1] - y
-        local = np.array([c * dx + s * dy, -s * dx + c * dy])  # pusher in the block frame
-        d = np.abs(local - self.boxes[:, :2]) - self.boxes[:, 2:]  # (boxes, 2)
+        dx, dy = points[:, 0] - x, points[:, 1] - y
+        local = np.stack([c * dx + s * dy, -s * dx + c * dy], axis=-1)  # (P, 2) in the block frame
+        d = np.abs(local[:, None] - self.boxes[:, :2]) - self.boxes[:, 2:]  # (P, boxes, 2)
         dist = np.linalg.norm(np.maximum(d, 0.0), axis=-1) + np.minimum(d.max(axis=-1), 0.0)
-        return bool(dist.min() < PUSHER_RADIUS + margin)
+        return dist.min(axis=-1)
 
     def _sample_config(self, rng: np.random.Generator) -> np.ndarray:
         block = np.array([*rng.uniform(-BLOCK_LIMIT, BLOCK_LIMIT, 2), rng.uniform(-np.pi, np.pi)])

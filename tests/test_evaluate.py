@@ -187,7 +187,7 @@ def test_moved_goals_evaluate_and_report_any_step_success(tiny_pipeline, tmp_pat
     assert {e["mode"] for e in saved["episodes"]} == {"moved"} and len(saved["episodes"]) == 4
     for e in saved["episodes"]:
         assert e["success_any"] >= e["success"]  # the end of the episode is one of its steps
-    still = [s for s in res["summary"] if s["row"] == "do-nothing"][0]
+    still = next(s for s in res["summary"] if s["row"] == "do-nothing")
     assert still["success"] == still["success_any"] == 0.0  # by construction
     for s in res["summary"]:
         k_any = sum(e["success_any"] for e in saved["episodes"] if e["row"] == s["row"])

@@ -46,6 +46,9 @@ def _collect(cfg) -> dict:
 
     summary = collect(cfg)
     print(f"[collect] {summary['episodes']} episodes, {summary['frames']} frames in {cfg.out}")
+    rate = summary["rate"]
+    print(f"[collect] {rate['episodes_per_s']:.1f} episodes/s, {rate['frames_per_s']:.0f} frames/s "
+          f"({rate['seconds']:.0f} s, {cfg.workers} workers)")  # fmt: skip
     print("[collect] coverage: " + json.dumps(summary.get("coverage", {})))
     return summary
 

@@ -132,6 +132,11 @@ class LeRobotDataset:
         rows = self.episode_rows(pos)
         return {k: v[rows] for k, v in self.columns.items()}
 
+    def episode_column(self, name: str) -> np.ndarray | None:
+        """A per-episode column of ``meta/episodes`` (one value per loaded episode, in order), or
+        None when the dataset has no such column (e.g. ``seed`` or ``targets`` of ``wm collect``)."""
+        return self._meta.get(name)
+
     def episode_stats(self) -> list[dict[str, dict[str, np.ndarray]]]:
         """Per-episode stats stored in the episode metadata (v3.0 datasets we wrote)."""
         out = []
