@@ -407,3 +407,19 @@ def test_push_collection_moves_the_block(tmp_path):
     assert s["policy"] == "push" and s["coverage"]["episodes_block_moved_fraction"] >= 2 / 3
     with pytest.raises(ValueError, match="push policy needs a pushing task"):
         small_collect(tmp_path / "q", policy="push")
+
+
+def test_demo_collection_records_its_targets(tmp_path):
+    s = small_collect(tmp_path / "d", task="pushbox", episodes=3, steps=60, policy="demo")
+    cov = s["coverage"]
+    assert (
+        s["policy"] == "demo"
+        and cov["demo_targets"] >= 3
+        and 0 < cov["demo_targets_reached"] <= cov["demo_targets"]
+    )
+    ds = LeRobotDataset(tmp_path / "d")
+    assert ds.episode_column("targets").sum() == cov["demo_targets"] and ds.episode_column("seed") is not None
+    assert s["rate"]["frames_per_s"] > 0 and s["rate"]["seconds"] > 0
+    assert json.loads((tmp_path / "d" / "meta" / "collection.json").read_text())["policy"] == "demo"
+    with pytest.raises(ValueError, match="demo policy needs a pushing task"):
+        small_collect(tmp_path / "q", policy="demo")
