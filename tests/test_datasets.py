@@ -214,7 +214,11 @@ def test_dataloader_workers_match_single_process(tmp_path):
     write_dataset(tmp_path / "ds")
     clips = ClipDataset(tmp_path / "ds", ClipSpec(context=2, future=2), cache=True, cache_dir=tmp_path / "c")
     single = [clips[i] for i in range(len(clips))]
-    loader = torch.utils.data.DataLoader(clips, batch_size=5, num_workers=2, shuffle=False)
+    from worldmodel.train.runtime import loader_context
+
+    loader = torch.utils.data.DataLoader(
+        clips, batch_size=5, num_workers=2, shuffle=False, multiprocessing_context=loader_context(2)
+    )
     batches = list(loader)
     frames = torch.cat([b["frames"] for b in batches])
     assert frames.shape[0] == len(clips)

@@ -45,7 +45,7 @@ from worldmodel.train.predictor import (
     state_codec,
 )
 from worldmodel.train.rundir import open_run
-from worldmodel.train.runtime import Runtime, step_generator, training_process
+from worldmodel.train.runtime import Runtime, loader_context, step_generator, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import load_encoder, save_encoder
 
@@ -215,7 +215,12 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)
     sampler = StepBatchSampler(len(clips), loop.batch_size, loop.seed, start, loop.steps, rt.rank, rt.world)
-    loader = torch.utils.data.DataLoader(clips, batch_sampler=sampler, num_workers=loop.num_workers)
+    loader = torch.utils.data.DataLoader(
+        clips,
+        batch_sampler=sampler,
+        num_workers=loop.num_workers,
+        multiprocessing_context=loader_context(loop.num_workers),
+    )
 
     # -- loop -------------------------------------------------------------------------------
     def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:

@@ -36,7 +36,7 @@ from worldmodel.train.logger import RunLogger
 from worldmodel.train.loop import run_training
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
 from worldmodel.train.rundir import open_run
-from worldmodel.train.runtime import Runtime, step_generator, training_process
+from worldmodel.train.runtime import Runtime, loader_context, step_generator, training_process
 from worldmodel.train.sampling import StepBatchSampler
 from worldmodel.world_model import save_encoder
 
@@ -175,7 +175,12 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)
     sampler = StepBatchSampler(len(clips), loop.batch_size, loop.seed, start, loop.steps, rt.rank, rt.world)
-    loader = torch.utils.data.DataLoader(clips, batch_sampler=sampler, num_workers=loop.num_workers)
+    loader = torch.utils.data.DataLoader(
+        clips,
+        batch_sampler=sampler,
+        num_workers=loop.num_workers,
+        multiprocessing_context=loader_context(loop.num_workers),
+    )
 
     # -- loop -------------------------------------------------------------------------------
     def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:

@@ -94,3 +94,9 @@ def all_reduce_mean(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
         dist.all_reduce(x)
         x /= rt.world
     return x
+
+
+def loader_context(num_workers: int) -> str | None:
+    """The DataLoader's process start method: forkserver when it has worker processes, since a
+    forked worker can hang on locks the parent held (EGL rendering, thread pools); None without."""
+    return "forkserver" if num_workers > 0 else None
