@@ -87,8 +87,8 @@ def _env(task_id: str, image_size: int, camera: str | None):
 def run_episode(
     task_id: str, image_size: int, camera: str | None, policy: str, steps: int, seed: int, index: int
 ):
-    """Episode ``index`` -> (index, env seed, arrays for the dataset (frames, proprio, actions,
-    physics states), the episode's metadata columns)."""
+    """Episode ``index`` -> (index, arrays for the dataset (frames, proprio, actions, physics
+    states), the episode's metadata columns (its env seed, and a demonstrator's target counts))."""
     from envs.policies import PushDemoPolicy, PushScriptedPolicy, SmoothRandomPolicy
 
     env = _env(task_id, image_size, camera)
@@ -113,7 +113,6 @@ def run_episode(
         extra.update(targets=act.targets, targets_reached=act.reached)
     return (
         index,
-        env_seed,
         {
             "pixels": np.stack(frames),
             "observation.state": np.stack(states),
@@ -208,7 +207,7 @@ def collect(cfg: CollectConfig) -> dict:
         else:
             pool = mp.get_context("forkserver").Pool(cfg.workers, initializer=_worker_init)
             results = pool.imap(_episode_job, jobs, chunksize=1)
-        for index, _, ep, extra in results:
+        for index, ep, extra in results:
             ep[image_key] = ep.pop("pixels")
             got = writer.add_episode(ep, task_text, extra)
             assert got == index, (got, index)

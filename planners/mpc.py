@@ -83,9 +83,9 @@ def run_mpc(
         costs.append(float(res.cost))
         plan = res.actions.detach().cpu()  # (L, k*A)
         for a in plan[:execute].reshape(execute * action_block, -1).numpy():  # (execute*k, A)
-            obs, _, terminated, truncated, _ = env.step(a)
+            obs, _, terminated, truncated, info = env.step(a)
             done.append(a)
-            ever = ever or task.is_success()
+            ever = ever or info["is_success"]
             if observations is not None:
                 observations.append(obs)
             if terminated or truncated or len(done) == budget_steps:

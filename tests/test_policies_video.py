@@ -109,5 +109,9 @@ def test_push_demonstrator_is_seeded():
     for _ in range(2):
         env.reset(seed=7)
         policy = PushDemoPolicy(env, np.random.default_rng(7))
-        runs.append(np.stack([env.step(policy()) and env.data.qpos.copy() for _ in range(40)]))
+        poses = []
+        for _ in range(40):
+            env.step(policy())
+            poses.append(env.data.qpos.copy())
+        runs.append(np.stack(poses))
     np.testing.assert_array_equal(runs[0], runs[1])

@@ -401,7 +401,7 @@ def format_summary(summary: list[dict]) -> str:
     for s in summary:
         lo, hi = s["success_ci95"]
         order = s.get("pair_order", float("nan"))
-        rows.append([s["task"], s["mode"], s["row"], s["planner"], str(s["episodes"]), f"{100 * s['success']:.1f}%",
+        rows.append([s["task"], s["mode"], s["row"], s["planner"], str(s["episodes"]), percent(s["success"]),
                      f"[{100 * lo:.0f}, {100 * hi:.0f}]", percent(s.get("success_any")), f"{s['final_distance']:.3f}", f"{s['plan_seconds']:.3f}",
                      f"{s['evaluations']:.0f}", f"{order:.2f}" if np.isfinite(order) else "-"])  # fmt: skip
     return markdown_table(header, rows)
