@@ -17,9 +17,6 @@ never show them (the world model must not see the answer); ``render()`` (for peo
 
 from __future__ import annotations
 
-import atexit
-import os
-import weakref
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -27,14 +24,10 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-MARKER_GROUP = 3
+from envs._render import MARKER_GROUP, FrameRenderer, camera_id, camera_name, size_buffer
+
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
-_LIVE_RENDERERS: weakref.WeakSet = weakref.WeakSet()
-
-
-def _close_live_renderers() -> None:
-    for renderer in list(_LIVE_RENDERERS):
-        renderer.close()
+__all__ = ["MARKER_GROUP", "GoalTask", "parse_size", "wrap_angle"]
 
 
 def wrap_angle(a: np.ndarray | float) -> np.ndarray:
@@ -42,7 +35,7 @@ def wrap_angle(a: np.ndarray | float) -> np.ndarray:
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
-def _parse_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
+def parse_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
     if isinstance(image_size, int | np.integer):
         h = w = int(image_size)
     else:
@@ -83,22 +76,15 @@ class GoalTask(gym.Env):
         if msaa_samples not in (0, 1, 2, 4, 8, 16):
             raise ValueError(f"msaa_samples must be one of 0, 1, 2, 4, 8, 16, got {msaa_samples}")
         self.render_mode = render_mode
-        self.image_hw = _parse_size(image_size)
+        self.image_hw = parse_size(image_size)
         self.model = mujoco.MjModel.from_xml_string(self._mjcf())
         h, w = self.image_hw
-        # Offscreen buffer sized to the frame; no shadows: ~20x faster software rendering.
-        self.model.vis.global_.offwidth = w
-        self.model.vis.global_.offheight = h
-        self.model.vis.quality.shadowsize = 0
-        self.model.vis.quality.offsamples = msaa_samples
+        size_buffer(self.model, h, w, msaa_samples)
         self.data = mujoco.MjData(self.model)
         self._scratch = mujoco.MjData(self.model)  # for goal images; never stepped
-        self.camera = self._resolve_camera(self.default_camera if camera is None else camera)
-        self._renderer: mujoco.Renderer | None = None
-        self._opt_obs = mujoco.MjvOption()
-        self._opt_obs.geomgroup[MARKER_GROUP] = 0
-        self._opt_human = mujoco.MjvOption()
-        self._opt_human.geomgroup[MARKER_GROUP] = 1
+        self.camera = camera_id(self.model, self.default_camera if camera is None else camera)
+        self.camera_name = camera_name(self.model, self.camera)
+        self._frames = FrameRenderer(self.model, self.image_hw, self.camera)
         self._goal = np.zeros(len(self.goal_names))
         self._goal_image: np.ndarray | None = None
         self._ctrl_low = self.model.actuator_ctrlrange[:, 0].copy()
@@ -275,9 +261,7 @@ class GoalTask(gym.Env):
             raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
         if not np.all(np.isfinite(action)):
             raise ValueError(f"action contains NaN or inf: {action}")
-        self._apply_action(np.clip(action, -1.0, 1.0))
-        for _ in range(self.frame_skip):
-            mujoco.mj_step(self.model, self.data)
+        self.advance(np.clip(action, -1.0, 1.0))
         # mj_step leaves positions (xpos) one sub-step behind qpos; recompute them so the
         # observation shows exactly the state get_state() returns. State-neutral.
         mujoco.mj_forward(self.model, self.data)
@@ -285,29 +269,22 @@ class GoalTask(gym.Env):
         reward, info = self._get_rew()
         return obs, reward, False, False, info
 
+    def advance(self, action: np.ndarray) -> None:
+        """One env step of the physics for a clipped action (A,): the action map, then
+        ``frame_skip`` MuJoCo steps; no rendering (what ``step`` and the oracle share)."""
+        self._apply_action(action)
+        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+
     def render(self) -> np.ndarray | None:
         """Human-facing frame: the observation camera with the target marker shown."""
         if self.render_mode is None:
             return None
-        return self._render(self.data, self._opt_human)
+        return self._frames.render(self.data, markers=True)
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._frames.close()
 
     # -- internals --------------------------------------------------------------------------
-
-    def _resolve_camera(self, camera: str | int) -> int:
-        if isinstance(camera, str):
-            cam_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
-            if cam_id < 0:
-                names = [self.model.camera(i).name for i in range(self.model.ncam)]
-                raise ValueError(f"unknown camera {camera!r}; this task has {names}")
-            return cam_id
-        if not -1 <= int(camera) < self.model.ncam:
-            raise ValueError(f"camera id {camera} out of range [-1, {self.model.ncam})")
-        return int(camera)
 
     def _check_state(self, state) -> np.ndarray:
         state = np.asarray(state, dtype=np.float64)
@@ -354,33 +331,11 @@ class GoalTask(gym.Env):
             self._scratch.qpos[:] = self.data.qpos
             self._pose_goal(self._scratch, self._goal)
             mujoco.mj_forward(self.model, self._scratch)
-        self._goal_image = self._render(self._scratch, self._opt_obs)
-
-    def _render(self, data: mujoco.MjData, opt: mujoco.MjvOption) -> np.ndarray:
-        if self._renderer is None:
-            h, w = self.image_hw
-            try:
-                self._renderer = mujoco.Renderer(self.model, h, w)
-            except Exception as e:  # mujoco raises FatalError without naming the cause
-                raise RuntimeError(
-                    f"could not create a MuJoCo renderer (MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}): {e}. "
-                    "Headless machines need MUJOCO_GL=egl (or osmesa) set before mujoco is first "
-                    "imported: export it, or import envs before mujoco."
-                ) from e
-            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-            # Close GL contexts at exit before MuJoCo's EGL display is terminated: that display is
-            # made (and its atexit teardown registered) with the first renderer, and atexit runs
-            # handlers last-in first-out, so registering after it runs before it.
-            if not _LIVE_RENDERERS:
-                atexit.register(_close_live_renderers)
-            _LIVE_RENDERERS.add(self._renderer)
-        self._renderer.update_scene(data, camera=self.camera, scene_option=opt)
-        return self._renderer.render()  # a fresh array every call
+        self._goal_image = self._frames.render(self._scratch)
 
     def _get_obs(self) -> dict[str, np.ndarray]:
         return {
-            "pixels": self._render(self.data, self._opt_obs),
+            "pixels": self._frames.render(self.data),
             "state": self._proprio(self.data).astype(np.float32),
         }
 

@@ -76,12 +76,36 @@ _ENV_CACHE: dict = {}
 
 
 def _env(task_id: str, image_size: int, camera: str | None):
-    import gymnasium as gym
+    from envs.registration import make_task
 
     key = (task_id, image_size, camera)
     if key not in _ENV_CACHE:
-        _ENV_CACHE[key] = gym.make(task_id, image_size=image_size, camera=camera).unwrapped
+        _ENV_CACHE[key] = make_task(task_id, image_size, camera)
     return _ENV_CACHE[key]
+
+
+def _close_at_exit() -> None:
+    """Close the cached envs at exit before their GL display goes: atexit runs last-in first-out
+    and the display's teardown was registered at the first frame, so register after it."""
+    if not getattr(_close_at_exit, "done", False):
+        import atexit
+
+        atexit.register(lambda: [env.close() for env in _ENV_CACHE.values()])
+        _close_at_exit.done = True
+
+
+def env_fps(env) -> int:
+    """Frames per second of a task's recording: its control rate (``metadata["render_fps"]``)."""
+    return int(env.metadata.get("render_fps") or FPS)
+
+
+def has_physics(env) -> bool:
+    """Whether the env's full simulator state can be read (recorded as ``environment_state``)."""
+    try:
+        env.get_state()
+    except (AttributeError, NotImplementedError):
+        return False
+    return True
 
 
 def run_episode(
@@ -96,32 +120,38 @@ def run_episode(
     env_seed, policy_rng = int(ss.generate_state(1)[0]), np.random.default_rng(ss.spawn(1)[0])
     obs, _ = env.reset(seed=env_seed)
     policies = {"push": PushScriptedPolicy, "demo": PushDemoPolicy}
-    act = policies[policy](env, policy_rng) if policy in policies else SmoothRandomPolicy(2, policy_rng)
-    frames, states, actions, physics = [obs["pixels"]], [obs["state"]], [], [env.get_state()]
+    box = env.action_space
+    if policy in policies:
+        act = policies[policy](env, policy_rng)
+    else:  # smooth noise in [-1, 1]^A mapped onto the env's own action box
+        unit, centre, half = SmoothRandomPolicy(box.shape[0], policy_rng), (box.high + box.low) / 2, (box.high - box.low) / 2
+
+        def act():
+            return (centre + half * unit()).astype(box.dtype)
+
+    record = has_physics(env)
+    _close_at_exit()
+    frames, states, actions = [obs["pixels"]], [obs["state"]], []
+    physics = [env.get_state()] if record else []
     for _ in range(steps):
         a = act()
         obs, *_ = env.step(a)
         actions.append(a)
         frames.append(obs["pixels"])
         states.append(obs["state"])
-        physics.append(env.get_state())
+        if record:
+            physics.append(env.get_state())
     actions.append(np.zeros_like(actions[0]))  # the final frame is not a transition
     done = np.zeros(steps + 1, bool)
     done[-1] = True
     extra = {"seed": env_seed}
     if policy == "demo":  # what the demonstrator tried and reached (targets still open at the end count)
         extra.update(targets=act.targets, targets_reached=act.reached)
-    return (
-        index,
-        {
-            "pixels": np.stack(frames),
-            "observation.state": np.stack(states),
-            "action": np.stack(actions),
-            "observation.environment_state": np.stack(physics),
-            "next.done": done,
-        },
-        extra,
-    )
+    arrays = {"pixels": np.stack(frames), "observation.state": np.stack(states), "action": np.stack(actions),
+              "next.done": done}  # fmt: skip
+    if record:
+        arrays["observation.environment_state"] = np.stack(physics)
+    return index, arrays, extra
 
 
 def _episode_job(args):
@@ -139,8 +169,8 @@ def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple
     """LeRobot features of a task's dataset, and the image feature key."""
     env = _env(task_id, image_size, camera)
     h, w = env.image_hw
-    cam = env.model.camera(env.camera).name if env.camera >= 0 else "free"
-    image_key = f"observation.images.{cam}"
+    image_key = f"observation.images.{env.camera_name}"
+    action_dim = env.action_space.shape[0]
     features = {
         image_key: {"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"]},
         "observation.state": {
@@ -150,12 +180,13 @@ def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple
         },
         "action": {
             "dtype": "float32",
-            "shape": [env.action_space.shape[0]],
-            "names": [f"a{i}" for i in range(2)],
+            "shape": [action_dim],
+            "names": [f"a{i}" for i in range(action_dim)],
         },
-        "observation.environment_state": {"dtype": "float64", "shape": [env.state_size], "names": None},
         "next.done": {"dtype": "bool", "shape": [1], "names": None},
     }
+    if has_physics(env):  # the full simulator state, to restart it at any frame
+        features["observation.environment_state"] = {"dtype": "float64", "shape": [env.state_size], "names": None}
     return features, image_key
 
 
@@ -179,7 +210,7 @@ def collect(cfg: CollectConfig) -> dict:
     writer = LeRobotWriter(
         cfg.out,
         features,
-        fps=FPS,
+        fps=env_fps(_env(task_id, cfg.image_size, cfg.camera)),
         codec=cfg.codec,
         frames_per_file=cfg.frames_per_file,
         robot_type=task_id,
@@ -230,7 +261,7 @@ def collect(cfg: CollectConfig) -> dict:
         "rate": _rate(writer.total_episodes - start, writer.total_frames - frames0, time.perf_counter() - t0),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
     }
-    if writer.total_episodes:
+    if writer.total_episodes and hasattr(_env(task_id, cfg.image_size, cfg.camera), "coverage_coords"):
         summary["coverage"] = coverage_report(cfg.out)
     atomic_write_text(cfg.out / "meta" / "collection.json", json.dumps(summary, indent=2))
     if interrupted:
@@ -316,7 +347,7 @@ def coverage_report(root: Path, bins: int = 20) -> dict:
     from worldmodel.data.reader import LeRobotDataset
 
     ds = LeRobotDataset(root, check_videos=False)
-    env = gym.make(ds.info["robot_type"]).unwrapped
+    env = gym.make(ds.info["robot_type"]).unwrapped  # our tasks and the adapters
     physics = ds.columns["observation.environment_state"]
     xy = env.coverage_coords(physics)  # (N, 2)
     (x0, y0), (x1, y1) = env.coverage_bounds()

@@ -50,6 +50,10 @@ class PixelsAndState(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
                 "state": spaces.Box(-np.inf, np.inf, shape=flat.shape, dtype=np.float32),
             }
         )
+        #: names of the state entries (the flattened observation's positions)
+        self.state_names = tuple(f"obs{i}" for i in range(flat.shape[0]))
+        #: the camera name recorded in a dataset's image key
+        self.camera_name = "rgb"
 
     def observation(self, observation: Any) -> dict[str, np.ndarray]:
         frame = self.env.render()
@@ -74,6 +78,11 @@ class PixelsAndState(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
                 "are available only for MuJoCo-based envs"
             )
         return base.model, base.data
+
+    @property
+    def state_size(self) -> int:
+        mujoco, spec = _mujoco_spec()
+        return mujoco.mj_stateSize(self._mj()[0], spec)
 
     def get_state(self) -> np.ndarray:
         """Full MuJoCo integration state of the wrapped env (float64 vector)."""

@@ -62,7 +62,7 @@ def bench(task_id: str, size: int, msaa: int, steps: int) -> dict[str, float]:
 
     t = time.perf_counter()
     for _ in range(steps):
-        env._render(env.data, env._opt_obs)
+        env._frames.render(env.data)
     render = steps / (time.perf_counter() - t)
     env.close()
     return {"env_step_per_s": full, "physics_step_per_s": physics, "render_fps": render}

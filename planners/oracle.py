@@ -15,8 +15,9 @@ to controls, and held for the task's ``frame_skip`` MuJoCo steps. Two engines:
   thread pool); returned states are exact in time, qpos, qvel, act, mocap and ctrl, while their
   warm-start entries are the start's (no distance reads them);
 * tasks that override the action map (the U-maze clips velocities before each action, as D4RL
-  does) step the env's own ``MjData`` in a Python loop through the task's ``_apply_action``, and
-  restore the start state afterwards (``set_state``: exact).
+  does) and the peers' benchmarks behind :class:`envs.adapters.base.BenchmarkTask` step the
+  env's own simulation in a Python loop through its ``advance`` (one env step, no rendering),
+  and restore the start state afterwards (``set_state``: exact).
 """
 
 from __future__ import annotations
@@ -91,11 +92,12 @@ def _batched_rollout(task: GoalTask, action_block: int, threads: int) -> Rollout
     return run
 
 
-def _stepwise_rollout(task: GoalTask, action_block: int) -> RolloutFn:
-    model, data, skip, A = task.model, task.data, task.frame_skip, task.action_space.shape[0]
+def _stepwise_rollout(task, action_block: int) -> RolloutFn:
+    A = task.action_space.shape[0]
+    low, high = task.action_space.low, task.action_space.high
 
     def run(actions: np.ndarray) -> np.ndarray:
-        a = _check_actions(actions, action_block, A)  # (S, L*k, A)
+        a = np.clip(_check_actions(actions, action_block, A), low, high)  # (S, L*k, A), as env.step does
         S, L = actions.shape[:2]
         start = task.get_state()
         out = np.empty((S, L, start.size))
@@ -103,8 +105,7 @@ def _stepwise_rollout(task: GoalTask, action_block: int) -> RolloutFn:
             for s in range(S):
                 task.set_state(start)
                 for t in range(L * action_block):
-                    task._apply_action(a[s, t])  # the task's own action map (e.g. velocity clip)
-                    mujoco.mj_step(model, data, nstep=skip)
+                    task.advance(a[s, t])  # the task's own action map (e.g. a velocity clip)
                     if (t + 1) % action_block == 0:
                         out[s, t // action_block] = task.get_state()
         finally:
@@ -122,13 +123,14 @@ def make_oracle_rollout(env: gym.Env, action_block: int = 5, *, threads: int = 1
     as it was. ``threads`` > 1 runs ``mujoco.rollout`` on a thread pool (standard action map only).
     """
     task = env.unwrapped
-    if not isinstance(task, GoalTask):
-        raise ValueError(f"the oracle needs one of our GoalTask envs, got {type(task).__name__}")
+    if not all(hasattr(task, m) for m in ("get_state", "set_state", "advance", "goal_distance")):
+        raise ValueError(f"the oracle needs one of our tasks or benchmark adapters (get_state, set_state, advance, "
+                         f"goal_distance), got {type(task).__name__}")  # fmt: skip
     if action_block < 1:
         raise ValueError(f"action_block must be >= 1, got {action_block}")
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    if type(task)._apply_action is GoalTask._apply_action:
+    if isinstance(task, GoalTask) and type(task)._apply_action is GoalTask._apply_action:
         return _batched_rollout(task, action_block, threads)
     return _stepwise_rollout(task, action_block)
 

@@ -15,6 +15,6 @@ fi
 echo "[setup] creating $VENV and installing the project (first run only) ..." >&2
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-"$VENV/bin/python" -m pip install -q ${CONSTRAINTS:+-c "$CONSTRAINTS"} -e ".[dev,plot,ray,tensorboard]" >&2
+"$VENV/bin/python" -m pip install -q ${CONSTRAINTS:+-c "$CONSTRAINTS"} -e ".[dev,plot,ray,tensorboard,benchmarks]" >&2
 echo "$want" > "$stamp"
 echo "[setup] done" >&2

@@ -41,6 +41,16 @@ from worldmodel.eval.report import episode_frames, markdown_table, plot_cost_his
 from worldmodel.eval.stats import wilson_interval
 
 GoalMode = Literal["dataset", "moved", "random"]
+ProtocolName = Literal["ours", "lewm"]
+#: the published protocols by name: the settings each fixes (ours: the defaults below). LeWM's as
+#: published: 50 episodes, seed 42, dataset goals 25 steps ahead, a 50-step budget, CEM 300 x 30
+#: with the top 30, horizon 5, action block 5, success counted if reached at any step (the
+#: any-step column; the end-of-episode one beside it)
+PROTOCOLS: dict[str, dict] = {
+    "ours": {},
+    "lewm": {"episodes": 50, "seeds": (42,), "goals": ("dataset",), "goal_offset": 25, "budget": 50,
+             "samples": 300, "iterations": 30, "elites": 30, "horizon": 5, "action_block": 5},
+}  # fmt: skip
 RECORDED_GOALS = ("dataset", "moved")  # goal modes drawn from recorded episodes
 MOVED_DRAWS = 1000  # moved goals: draws per episode before giving up
 Row = Literal["model", "model-latent", "oracle", "random", "do-nothing"]
@@ -51,7 +61,11 @@ class EvalConfig:
     """Benchmark planning with a world model against random, do-nothing and the true-simulator oracle."""
 
     task: str = "pointmass"
-    """task id or short name"""
+    """task id or short name (ours, or a benchmark adapter such as wm/dmc-reacher-easy-v0)"""
+    protocol: ProtocolName = "ours"
+    """ours: the settings below; lewm: LeWM's published protocol (50 episodes, seed 42, dataset
+    goals 25 steps ahead, budget 50, CEM 300 x 30 top 30, horizon 5, action block 5); the flags it
+    fixes may be left out or given its values"""
     model: Path | None = None
     """train-ac run directory (the world model); without it only oracle and baselines run"""
     data: Path | None = None
@@ -311,11 +325,29 @@ def goal_dim_mask(state_names: tuple[str, ...], goal_dims: tuple[str, ...]) -> l
     return [float(n in goal_dims) for n in state_names]
 
 
+def with_protocol(cfg: EvalConfig) -> EvalConfig:
+    """``cfg`` with its named protocol's settings; a flag set to another value than both the
+    default and the protocol's raises (a run must not silently leave the protocol it names)."""
+    from dataclasses import fields, replace
+
+    fixed = PROTOCOLS[cfg.protocol]
+    defaults = {f.name: f.default for f in fields(EvalConfig)}
+    clash = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (the protocol's is {v})" for k, v in fixed.items()
+             if getattr(cfg, k) not in (v, defaults[k])]  # fmt: skip
+    if clash:
+        raise ValueError(f"--protocol {cfg.protocol} fixes {', '.join(clash)}: drop the flag, or use --protocol ours")
+    return replace(cfg, **fixed)
+
+
 def evaluate(cfg: EvalConfig) -> dict:
-    from envs.registration import resolve_task, task_state_names
+    from envs.registration import BENCHMARKS, TASKS, resolve_task, task_state_names
     from worldmodel.train.config import save_config
 
+    cfg = with_protocol(cfg)
     task_id = resolve_task(cfg.task)
+    if task_id not in TASKS and task_id not in BENCHMARKS:
+        raise ValueError(f"wm eval needs a task with goals and a success test: {task_id} is a plain gymnasium env; "
+                         f"use one of ours or a benchmark adapter ({', '.join(BENCHMARKS)})")  # fmt: skip
     goal_dim_mask(task_state_names(task_id), cfg.goal_dims)  # bad names raise before any work
     if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
         raise ValueError("the 'model' rows need --model (a train-ac run); or drop them with --rows")

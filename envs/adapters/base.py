@@ -1,0 +1,249 @@
+"""A peer benchmark's environment behind the planning-task API of our own tasks.
+
+The published numbers of LeWM, DINO-WM and JEPA-WMs come from other people's environments
+(dm_control, gymnasium-robotics, OGBench). :class:`BenchmarkTask` wraps such an env, keeping its
+physics, reset distribution and success test, and offers what planning, collection and
+evaluation use on :class:`envs.base.GoalTask`:
+
+* observation ``{"pixels": (H, W, 3) uint8, "state": (P,) float32}``, where the proprio never
+  holds the goal (a benchmark's ``to_target`` or ``desired_goal`` would leak the answer);
+* goals through ``reset(options={"goal": ..., "goal_state": ..., "state": ...})`` as on our tasks,
+  else the benchmark's own draw; the goal image rendered with the target marker hidden;
+* ``get_state()`` / ``set_state()`` restoring the simulation exactly, and ``advance(action)`` (one
+  env step without rendering), so the oracle branches by restoring;
+* the benchmark's own success test (``is_success``) and a distance in its units.
+
+Subclasses implement the hooks below for one MuJoCo-based benchmark; the base class owns the
+reset options, goal images, observations and info. Shapes: ``P`` proprio, ``G`` goal, ``A``
+action dims.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from envs._render import FrameRenderer, camera_id, camera_name, size_buffer
+from envs.base import parse_size
+
+_STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+
+
+class BenchmarkTask(gym.Env):
+    """A goal-conditioned view of a MuJoCo-based benchmark env (one of the peers')."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    #: names of the goal vector's entries
+    goal_names: ClassVar[tuple[str, ...]] = ()
+    #: names of the proprio entries
+    state_names: ClassVar[tuple[str, ...]] = ()
+    #: proprio entries that are joint angles in radians
+    angle_dims: ClassVar[tuple[int, ...]] = ()
+    #: default camera (name or id in the benchmark's model)
+    default_camera: ClassVar[str | int] = 0
+    #: the benchmark, for reports (package and env name)
+    source: ClassVar[str] = ""
+    #: names of the two coordinates ``coverage_coords`` returns
+    coverage_names: ClassVar[tuple[str, str]] = ("x", "y")
+
+    def __init__(self, image_size: int | tuple[int, int] = 64, camera: str | int | None = None,
+                 render_mode: str | None = "rgb_array"):  # fmt: skip
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        self.render_mode = render_mode
+        self.image_hw = parse_size(image_size)
+        self._build()
+        h, w = self.image_hw
+        size_buffer(self.model, h, w)
+        self.camera = camera_id(self.model, self.default_camera if camera is None else camera)
+        self.camera_name = camera_name(self.model, self.camera)
+        self._frames = FrameRenderer(self.model, self.image_hw, self.camera)
+        self._scratch = mujoco.MjData(self.model)  # goal images; never stepped
+        self._goal = np.zeros(len(self.goal_names))
+        self._goal_image: np.ndarray | None = None
+        low, high = self._action_bounds()
+        self.action_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        self.observation_space = spaces.Dict({
+            "pixels": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8),
+            "state": spaces.Box(-np.inf, np.inf, shape=(len(self.state_names),), dtype=np.float32),
+        })  # fmt: skip
+
+    # -- hooks each adapter implements ----------------------------------------------------------
+
+    model: mujoco.MjModel  # set by _build: the benchmark's own model and data
+    data: mujoco.MjData
+
+    def _build(self) -> None:
+        """Create the benchmark's env and set ``self.model`` / ``self.data`` to its MuJoCo objects."""
+        raise NotImplementedError
+
+    def _action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _reset_benchmark(self, seed: int) -> np.ndarray:
+        """Reset the benchmark's env from ``seed`` (its own start and goal draw) -> its goal (G,)."""
+        raise NotImplementedError
+
+    def advance(self, action: np.ndarray) -> None:
+        """One env step of the benchmark's physics for ``action`` (A,), without rendering."""
+        raise NotImplementedError
+
+    def _proprio(self) -> np.ndarray:
+        """Proprio (P,) of the current simulation, with no goal in it."""
+        raise NotImplementedError
+
+    def goal_from_state(self, state: np.ndarray) -> np.ndarray:
+        """The goal vector (G,) that a physics state achieves (a dataset goal's frame)."""
+        raise NotImplementedError
+
+    def _set_benchmark_goal(self, goal: np.ndarray) -> None:
+        """Move the benchmark's target to ``goal`` (its success test and marker follow)."""
+        raise NotImplementedError
+
+    def _pose_goal(self, data: mujoco.MjData, goal: np.ndarray) -> None:
+        """Put the scene in ``data`` (a copy of the current one) into a configuration showing ``goal``."""
+        raise NotImplementedError
+
+    def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        """The benchmark's own success test."""
+        raise NotImplementedError
+
+    def coverage_coords(self, states: np.ndarray) -> np.ndarray:
+        """Physics states (N, S) -> two coordinates whose coverage matters (N, 2)."""
+        return np.stack([self.qpos_of(s)[:2] for s in np.asarray(states)])
+
+    def coverage_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def coverage_mask(self, bins: int) -> np.ndarray:
+        return np.ones((bins, bins), bool)
+
+    # -- the planning-task API ------------------------------------------------------------------
+
+    @property
+    def goal(self) -> np.ndarray:
+        return self._goal.copy()
+
+    def goal_image(self) -> np.ndarray:
+        """The current goal rendered with the target marker hidden: (H, W, 3) uint8 (a copy)."""
+        if self._goal_image is None:
+            raise RuntimeError("no goal yet: call reset() first")
+        return self._goal_image.copy()
+
+    def goal_distance(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> float:
+        state = self.get_state() if state is None else self._check_state(state)
+        return float(self._distance(state, self._goal if goal is None else np.asarray(goal, np.float64)))
+
+    def is_success(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> bool:
+        """The benchmark's success test (evaluation only: no planner or cost may call it)."""
+        state = self.get_state() if state is None else self._check_state(state)
+        return bool(self._success(state, self._goal if goal is None else np.asarray(goal, np.float64)))
+
+    def observe(self) -> dict[str, np.ndarray]:
+        return {"pixels": self._frames.render(self.data), "state": self._proprio().astype(np.float32)}
+
+    @property
+    def state_size(self) -> int:
+        return mujoco.mj_stateSize(self.model, _STATE_SPEC)
+
+    def get_state(self) -> np.ndarray:
+        """The benchmark's MuJoCo integration state (float64); ``set_state`` restores it exactly."""
+        state = np.empty(self.state_size)
+        mujoco.mj_getState(self.model, self.data, state, _STATE_SPEC)
+        return state
+
+    def set_state(self, state: np.ndarray) -> None:
+        self._write_state(self.data, state)
+
+    def qpos_of(self, state: np.ndarray) -> np.ndarray:
+        return self._check_state(state)[1 : 1 + self.model.nq]
+
+    def qvel_of(self, state: np.ndarray) -> np.ndarray:
+        return self._check_state(state)[1 + self.model.nq : 1 + self.model.nq + self.model.nv]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset; ``options`` as on our tasks: ``"state"`` (a start from ``get_state()``),
+        ``"goal_state"`` (a physics state whose configuration is the goal) or ``"goal"`` (a goal
+        vector). Without them the benchmark draws start and goal itself."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"goal", "goal_state", "state"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; expected 'goal', 'goal_state', 'state'")
+        if "goal" in options and "goal_state" in options:
+            raise ValueError("give either 'goal' or 'goal_state', not both")
+        start = self._check_state(options["state"]) if "state" in options else None
+        goal_state = self._check_state(options["goal_state"]) if "goal_state" in options else None
+        goal = self._check_goal(options["goal"]) if "goal" in options else None
+        drawn = self._reset_benchmark(int(self.np_random.integers(2**31 - 1)))
+        if start is not None:
+            self._write_state(self.data, start)
+        if goal_state is not None:
+            goal = self.goal_from_state(goal_state)
+            self._write_state(self._scratch, goal_state)
+        self._goal = np.asarray(drawn if goal is None else goal, np.float64).copy()
+        self._set_benchmark_goal(self._goal)
+        mujoco.mj_forward(self.model, self.data)
+        if goal_state is None:
+            mujoco.mj_resetData(self.model, self._scratch)
+            self._scratch.qpos[:] = self.data.qpos
+            self._pose_goal(self._scratch, self._goal)
+            mujoco.mj_forward(self.model, self._scratch)
+        self._goal_image = self._frames.render(self._scratch)
+        return self.observe(), self._info()
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"action contains NaN or inf: {action}")
+        self.advance(np.clip(action, self.action_space.low, self.action_space.high))
+        # after mj_step positions (xpos) lag qpos by one sub-step; recompute them so the frame shows
+        # exactly the state get_state() returns (state-neutral)
+        mujoco.mj_forward(self.model, self.data)
+        info = self._info()
+        return self.observe(), -info["goal_distance"], False, False, info
+
+    def render(self) -> np.ndarray | None:
+        """Human-facing frame: the observation camera with the target marker shown."""
+        return None if self.render_mode is None else self._frames.render(self.data, markers=True)
+
+    def close(self) -> None:
+        self._frames.close()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _check_state(self, state) -> np.ndarray:
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (self.state_size,):
+            raise ValueError(f"physics state must have shape ({self.state_size},) as returned by get_state(), "
+                             f"got {state.shape}")  # fmt: skip
+        if not np.all(np.isfinite(state)):
+            raise ValueError("physics state contains NaN or inf")
+        return state
+
+    def _check_goal(self, goal) -> np.ndarray:
+        goal = np.asarray(goal, dtype=np.float64)
+        if goal.shape != (len(self.goal_names),):
+            raise ValueError(f"goal must have shape ({len(self.goal_names)},) = {self.goal_names}, got {goal.shape}")
+        if not np.all(np.isfinite(goal)):
+            raise ValueError("goal contains NaN or inf")
+        return goal
+
+    def _write_state(self, data: mujoco.MjData, state: np.ndarray) -> None:
+        mujoco.mj_setState(self.model, data, self._check_state(state), _STATE_SPEC)
+        mujoco.mj_forward(self.model, data)
+
+    def _info(self) -> dict[str, Any]:
+        state = self.get_state()
+        return {"is_success": self.is_success(state), "goal_distance": self.goal_distance(state),
+                "goal": self._goal.copy()}  # fmt: skip
