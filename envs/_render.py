@@ -62,7 +62,9 @@ class FrameRenderer:
             if not _LIVE:
                 atexit.register(_close_live)
             _LIVE.add(self._renderer)
-        self._renderer.update_scene(data, camera=self.camera, scene_option=self.shown if markers else self.hidden)
+        self._renderer.update_scene(
+            data, camera=self.camera, scene_option=self.shown if markers else self.hidden
+        )
         return self._renderer.render()  # a fresh array every call
 
     def close(self) -> None:

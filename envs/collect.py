@@ -124,7 +124,11 @@ def run_episode(
     if policy in policies:
         act = policies[policy](env, policy_rng)
     else:  # smooth noise in [-1, 1]^A mapped onto the env's own action box
-        unit, centre, half = SmoothRandomPolicy(box.shape[0], policy_rng), (box.high + box.low) / 2, (box.high - box.low) / 2
+        unit, centre, half = (
+            SmoothRandomPolicy(box.shape[0], policy_rng),
+            (box.high + box.low) / 2,
+            (box.high - box.low) / 2,
+        )
 
         def act():
             return (centre + half * unit()).astype(box.dtype)
@@ -186,7 +190,11 @@ def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple
         "next.done": {"dtype": "bool", "shape": [1], "names": None},
     }
     if has_physics(env):  # the full simulator state, to restart it at any frame
-        features["observation.environment_state"] = {"dtype": "float64", "shape": [env.state_size], "names": None}
+        features["observation.environment_state"] = {
+            "dtype": "float64",
+            "shape": [env.state_size],
+            "names": None,
+        }
     return features, image_key
 
 

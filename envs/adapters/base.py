@@ -177,7 +177,9 @@ class BenchmarkTask(gym.Env):
         options = dict(options or {})
         unknown = set(options) - {"goal", "goal_state", "state"}
         if unknown:
-            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; expected 'goal', 'goal_state', 'state'")
+            raise ValueError(
+                f"unknown reset option(s) {sorted(unknown)}; expected 'goal', 'goal_state', 'state'"
+            )
         if "goal" in options and "goal_state" in options:
             raise ValueError("give either 'goal' or 'goal_state', not both")
         start = self._check_state(options["state"]) if "state" in options else None
@@ -234,7 +236,9 @@ class BenchmarkTask(gym.Env):
     def _check_goal(self, goal) -> np.ndarray:
         goal = np.asarray(goal, dtype=np.float64)
         if goal.shape != (len(self.goal_names),):
-            raise ValueError(f"goal must have shape ({len(self.goal_names)},) = {self.goal_names}, got {goal.shape}")
+            raise ValueError(
+                f"goal must have shape ({len(self.goal_names)},) = {self.goal_names}, got {goal.shape}"
+            )
         if not np.all(np.isfinite(goal)):
             raise ValueError("goal contains NaN or inf")
         return goal

@@ -48,7 +48,9 @@ class DMCTask(BenchmarkTask):
         try:
             from dm_control import suite
         except ImportError as e:
-            raise ImportError("dm_control tasks need the benchmarks extra: pip install '.[benchmarks]'") from e
+            raise ImportError(
+                "dm_control tasks need the benchmarks extra: pip install '.[benchmarks]'"
+            ) from e
         self._suite = suite.load(self.domain, self.level, task_kwargs={"random": 0})
         self._physics = self._suite.physics
         self.model, self.data = self._physics.model.ptr, self._physics.data.ptr
@@ -125,7 +127,9 @@ class DMCReacher(DMCTask):
     def _links(self) -> tuple[float, float]:
         hand = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "hand")
         finger = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "finger")
-        return float(np.linalg.norm(self.model.body_pos[hand][:2])), float(np.linalg.norm(self.model.body_pos[finger][:2]))
+        return float(np.linalg.norm(self.model.body_pos[hand][:2])), float(
+            np.linalg.norm(self.model.body_pos[finger][:2])
+        )
 
     def coverage_coords(self, states: np.ndarray) -> np.ndarray:
         q = np.stack([self.qpos_of(s)[:2] for s in np.asarray(states)])

@@ -102,7 +102,9 @@ class PointMazeTask(BenchmarkTask):
 
     def coverage_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         maze = self._maze_env.maze
-        return np.array([-maze.x_map_center, -maze.y_map_center]), np.array([maze.x_map_center, maze.y_map_center])
+        return np.array([-maze.x_map_center, -maze.y_map_center]), np.array(
+            [maze.x_map_center, maze.y_map_center]
+        )
 
     def coverage_mask(self, bins: int) -> np.ndarray:
         """Grid cells (x bins, y bins) whose centre lies in a free maze cell."""

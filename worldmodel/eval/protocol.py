@@ -335,7 +335,9 @@ def with_protocol(cfg: EvalConfig) -> EvalConfig:
     clash = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (the protocol's is {v})" for k, v in fixed.items()
              if getattr(cfg, k) not in (v, defaults[k])]  # fmt: skip
     if clash:
-        raise ValueError(f"--protocol {cfg.protocol} fixes {', '.join(clash)}: drop the flag, or use --protocol ours")
+        raise ValueError(
+            f"--protocol {cfg.protocol} fixes {', '.join(clash)}: drop the flag, or use --protocol ours"
+        )
     return replace(cfg, **fixed)
 
 
