@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[str, dict[str, Any]]] = {
     "wm/dmc-reacher-hard-v0": ("envs.adapters.dmc:DMCReacher", {"level": "hard"}),
     "wm/dmc-point-mass-easy-v0": ("envs.adapters.dmc:DMCPointMass", {"level": "easy"}),
     "wm/pointmaze-umaze-v0": ("envs.adapters.pointmaze:PointMazeTask", {"maze": "PointMaze_UMaze-v3"}),
+    "wm/ogbench-cube-single-v0": ("envs.adapters.ogbench_cube:OGBenchCube", {"env_id": "cube-single-v0"}),
 }
 
 #: short names accepted wherever a task id is
@@ -37,6 +38,8 @@ ALIASES = {
     "dmcreacherhard": "wm/dmc-reacher-hard-v0",
     "dmcpointmass": "wm/dmc-point-mass-easy-v0",
     "pointmaze": "wm/pointmaze-umaze-v0",
+    "ogbenchcube": "wm/ogbench-cube-single-v0",
+    "cube": "wm/ogbench-cube-single-v0",
 }
 
 MAX_EPISODE_STEPS = 200

@@ -16,7 +16,7 @@ import envs  # noqa: F401  (registers the adapters, sets the headless GL backend
 from envs.registration import BENCHMARKS, make_task, resolve_task
 from planners import make_oracle_rollout
 
-REQUIRES = {"dmc": "dm_control", "pointmaze": "gymnasium_robotics"}
+REQUIRES = {"dmc": "dm_control", "pointmaze": "gymnasium_robotics", "ogbench": "ogbench"}
 IDS = list(BENCHMARKS)
 
 

@@ -89,7 +89,7 @@ class BenchmarkTask(gym.Env):
         """Reset the benchmark's env from ``seed`` (its own start and goal draw) -> its goal (G,)."""
         raise NotImplementedError
 
-    def advance(self, action: np.ndarray) -> None:
+    def _advance(self, action: np.ndarray) -> None:
         """One env step of the benchmark's physics for ``action`` (A,), without rendering."""
         raise NotImplementedError
 
@@ -209,11 +209,16 @@ class BenchmarkTask(gym.Env):
         if not np.all(np.isfinite(action)):
             raise ValueError(f"action contains NaN or inf: {action}")
         self.advance(np.clip(action, self.action_space.low, self.action_space.high))
-        # after mj_step positions (xpos) lag qpos by one sub-step; recompute them so the frame shows
-        # exactly the state get_state() returns (state-neutral)
-        mujoco.mj_forward(self.model, self.data)
         info = self._info()
         return self.observe(), -info["goal_distance"], False, False, info
+
+    def advance(self, action: np.ndarray) -> None:
+        """One env step for a clipped action (A,) without rendering (what ``step`` and the oracle
+        share). After ``mj_step`` positions (xpos) lag qpos by one sub-step: they are recomputed
+        (state-neutral), so a frame shows exactly the state ``get_state()`` returns and a controller
+        that reads positions (OGBench's IK) sees the current ones."""
+        self._advance(action)
+        mujoco.mj_forward(self.model, self.data)
 
     def render(self) -> np.ndarray | None:
         """Human-facing frame: the observation camera with the target marker shown."""

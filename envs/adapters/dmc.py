@@ -68,7 +68,7 @@ class DMCTask(BenchmarkTask):
         self._suite.reset()
         return self.model.geom_pos[self._target, :2].copy()
 
-    def advance(self, action: np.ndarray) -> None:
+    def _advance(self, action: np.ndarray) -> None:
         task, physics = self._suite.task, self._physics
         task.before_step(action, physics)
         for _ in range(self._suite._n_sub_steps):

@@ -77,7 +77,7 @@ class PointMazeTask(BenchmarkTask):
         self._maze_env.reset(seed=seed)
         return np.asarray(self._maze_env.goal, np.float64).copy()
 
-    def advance(self, action: np.ndarray) -> None:
+    def _advance(self, action: np.ndarray) -> None:
         self._point.step(action)  # the benchmark's step: velocity clip, then the physics
 
     def _proprio(self) -> np.ndarray:
