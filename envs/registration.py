@@ -21,6 +21,7 @@ TASKS: dict[str, tuple[str, dict[str, Any]]] = {
 BENCHMARKS: dict[str, tuple[str, dict[str, Any]]] = {
     "wm/dmc-reacher-easy-v0": ("envs.adapters.dmc:DMCReacher", {"level": "easy"}),
     "wm/dmc-reacher-hard-v0": ("envs.adapters.dmc:DMCReacher", {"level": "hard"}),
+    "wm/dmc-reacher-pose-v0": ("envs.adapters.dmc:DMCReacherPose", {"level": "easy"}),
     "wm/dmc-point-mass-easy-v0": ("envs.adapters.dmc:DMCPointMass", {"level": "easy"}),
     "wm/pointmaze-umaze-v0": ("envs.adapters.pointmaze:PointMazeTask", {"maze": "PointMaze_UMaze-v3"}),
     "wm/ogbench-cube-single-v0": ("envs.adapters.ogbench_cube:OGBenchCube", {"env_id": "cube-single-v0"}),
@@ -36,6 +37,7 @@ ALIASES = {
     "pushtstate": "wm/PushTState-v0",
     "dmcreachereasy": "wm/dmc-reacher-easy-v0",
     "dmcreacherhard": "wm/dmc-reacher-hard-v0",
+    "dmcreacherpose": "wm/dmc-reacher-pose-v0",
     "dmcpointmass": "wm/dmc-point-mass-easy-v0",
     "pointmaze": "wm/pointmaze-umaze-v0",
     "ogbenchcube": "wm/ogbench-cube-single-v0",

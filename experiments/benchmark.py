@@ -17,19 +17,16 @@ into the README between its benchmark markers. ``--report-only`` rebuilds both f
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import torch
 import tyro
 
 from planners.registry import PlannerName
 from worldmodel.eval.protocol import EvalConfig, GoalMode, percent
-from worldmodel.eval.report import markdown_table
+from worldmodel.eval.report import commit, hardware, markdown_table, write_readme
 from worldmodel.pipeline import PRESETS, DemoPreset, run_pipeline
 from worldmodel.train.predictor import TrainACConfig
 
@@ -68,25 +65,6 @@ class BenchmarkConfig:
     """rebuild benchmark.md (and --readme) from <out>/benchmark.json; run nothing"""
 
 
-def commit() -> str:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True).stdout.strip()  # fmt: skip
-    except OSError:
-        return "unknown"
-    return (sha or "unknown") + ("+dirty" if dirty else "")
-
-
-def hardware(workers: int) -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)}, {workers} planning processes"
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {workers} planning processes"
-
-
 def preset_for(cfg: BenchmarkConfig) -> DemoPreset:
     preset = GPU if cfg.preset == "gpu" else PRESETS[cfg.preset]
     if cfg.episodes:
@@ -123,15 +101,6 @@ def report(bench: dict) -> str:
     return table + "\n\n" + note + "\n"
 
 
-def write_readme(path: Path, text: str) -> None:
-    """Replace what lies between the benchmark markers of ``path`` with ``text``."""
-    doc = path.read_text()
-    if BEGIN not in doc or END not in doc:
-        raise ValueError(f"{path} has no {BEGIN} ... {END} markers to write the table between")
-    head, rest = doc.split(BEGIN, 1)
-    path.write_text(head + BEGIN + "\n" + text + END + rest.split(END, 1)[1])
-
-
 def main(cfg: BenchmarkConfig, argv: list[str] | None = None) -> dict:
     from envs.registration import resolve_task
 
@@ -162,7 +131,7 @@ def main(cfg: BenchmarkConfig, argv: list[str] | None = None) -> dict:
     text = report(bench)
     (cfg.out / "benchmark.md").write_text(text)
     if cfg.readme is not None:
-        write_readme(cfg.readme, text)
+        write_readme(cfg.readme, text, markers=(BEGIN, END))
     print(text)
     return bench
 

@@ -11,12 +11,15 @@ What differs from ``dm_control.suite.load``:
   mass) position in the goal frame, and the target is moved there, so the suite's own test
   scores it;
 * success is the suite's reward tolerance read as a test: the finger within target size +
-  finger size (0.06 easy, 0.025 hard) of the target; the mass within the target's size.
+  finger size (0.06 easy, 0.025 hard) of the target; the mass within the target's size. The
+  ``pose`` variant scores the reacher as LeWM and DINO-WM report it: each joint within 0.05 rad of
+  the goal pose.
 
 | id                        | suite task        | action (A)        | state (P)                         |
 |---------------------------|-------------------|-------------------|-----------------------------------|
 | wm/dmc-reacher-easy-v0    | reacher easy      | 2 joint torques   | shoulder, wrist, their velocities |
 | wm/dmc-reacher-hard-v0    | reacher hard      | as above          | as above                          |
+| wm/dmc-reacher-pose-v0    | reacher, pose test| as above          | as above                          |
 | wm/dmc-point-mass-easy-v0 | point_mass easy   | 2 forces          | x, y, their velocities            |
 """
 
@@ -29,6 +32,8 @@ import numpy as np
 
 from envs.adapters.base import BenchmarkTask
 from envs.base import MARKER_GROUP, wrap_angle
+
+POSE_TOL = 0.05  # rad per joint: the whole-arm pose test of published reacher numbers
 
 
 class DMCTask(BenchmarkTask):
@@ -138,6 +143,45 @@ class DMCReacher(DMCTask):
     def coverage_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         lim = self.model.jnt_range[1, 1]
         return np.array([-np.pi, -lim]), np.array([np.pi, lim])
+
+
+class DMCReacherPose(DMCReacher):
+    """dm_control reacher scored as LeWM and DINO-WM score it: the whole arm's pose, each joint
+    within ``POSE_TOL`` rad of the goal's (a dataset goal's recorded pose; a drawn goal's target
+    reached by inverse kinematics). Same physics, reset draw and frames as ``DMCReacher``."""
+
+    goal_names = ("shoulder", "wrist")
+    source = "dm_control suite reacher (whole-arm pose)"
+
+    def _reset_benchmark(self, seed: int) -> np.ndarray:
+        target = super()._reset_benchmark(seed)
+        posed = mujoco.MjData(self.model)
+        posed.qpos[:] = self.data.qpos
+        DMCReacher._pose_goal(self, posed, target)  # the arm on the suite's target (inverse kinematics)
+        return posed.qpos[:2].copy()
+
+    def goal_from_state(self, state: np.ndarray) -> np.ndarray:
+        q = self.qpos_of(state)
+        return np.array([wrap_angle(q[0]), q[1]])
+
+    def _set_benchmark_goal(self, goal: np.ndarray) -> None:
+        posed = mujoco.MjData(self.model)
+        posed.qpos[:2] = goal
+        mujoco.mj_kinematics(self.model, posed)
+        self.model.geom_pos[self._target, :2] = posed.geom_xpos[self._effector, :2]  # the marker, for people
+
+    def _pose_goal(self, data: mujoco.MjData, goal: np.ndarray) -> None:
+        data.qpos[:2] = goal
+        data.qvel[:] = 0.0
+
+    def joint_errors(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        return np.abs(wrap_angle(self.qpos_of(state)[:2] - goal))
+
+    def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        return float(self.joint_errors(state, goal).max())
+
+    def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        return bool(np.all(self.joint_errors(state, goal) < POSE_TOL))
 
 
 class DMCPointMass(DMCTask):

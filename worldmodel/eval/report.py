@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import platform
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +65,35 @@ def plot_cost_histories(path: Path, curves: dict[str, np.ndarray], title: str) -
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+def commit() -> str:
+    """The checked-out commit, with ``+dirty`` when tracked files differ from it."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip()  # fmt: skip
+    except OSError:
+        return "unknown"
+    return (sha or "unknown") + ("+dirty" if dirty else "")
+
+
+def hardware(workers: int) -> str:
+    """The machine a result was measured on, in words."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)}, {workers} planning processes"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {workers} planning processes"
+
+
+def write_readme(path: Path, text: str, markers: tuple[str, str]) -> None:
+    """Replace what lies between the markers ``(begin, end)`` of ``path`` with ``text``."""
+    begin, end = markers
+    doc = path.read_text()
+    if begin not in doc or end not in doc:
+        raise ValueError(f"{path} has no {begin} ... {end} markers to write the table between")
+    head, rest = doc.split(begin, 1)
+    path.write_text(head + begin + "\n" + text + end + rest.split(end, 1)[1])
