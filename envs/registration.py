@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, dict[str, Any]]] = {
     "wm/dmc-point-mass-easy-v0": ("envs.adapters.dmc:DMCPointMass", {"level": "easy"}),
     "wm/pointmaze-umaze-v0": ("envs.adapters.pointmaze:PointMazeTask", {"maze": "PointMaze_UMaze-v3"}),
     "wm/ogbench-cube-single-v0": ("envs.adapters.ogbench_cube:OGBenchCube", {"env_id": "cube-single-v0"}),
+    "wm/gym-pusht-v0": ("envs.adapters.pusht:GymPushT", {}),
 }
 
 #: short names accepted wherever a task id is
@@ -42,6 +43,7 @@ ALIASES = {
     "pointmaze": "wm/pointmaze-umaze-v0",
     "ogbenchcube": "wm/ogbench-cube-single-v0",
     "cube": "wm/ogbench-cube-single-v0",
+    "gympusht": "wm/gym-pusht-v0",
 }
 
 MAX_EPISODE_STEPS = 200

@@ -58,16 +58,12 @@ class BenchmarkTask(gym.Env):
         self.render_mode = render_mode
         self.image_hw = parse_size(image_size)
         self._build()
-        h, w = self.image_hw
-        size_buffer(self.model, h, w)
-        self.camera = camera_id(self.model, self.default_camera if camera is None else camera)
-        self.camera_name = camera_name(self.model, self.camera)
-        self._frames = FrameRenderer(self.model, self.image_hw, self.camera)
-        self._scratch = mujoco.MjData(self.model)  # goal images; never stepped
+        self._setup_frames(self.default_camera if camera is None else camera)
         self._goal = np.zeros(len(self.goal_names))
         self._goal_image: np.ndarray | None = None
         low, high = self._action_bounds()
         self.action_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        h, w = self.image_hw
         self.observation_space = spaces.Dict({
             "pixels": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8),
             "state": spaces.Box(-np.inf, np.inf, shape=(len(self.state_names),), dtype=np.float32),
@@ -75,12 +71,40 @@ class BenchmarkTask(gym.Env):
 
     # -- hooks each adapter implements ----------------------------------------------------------
 
-    model: mujoco.MjModel  # set by _build: the benchmark's own model and data
-    data: mujoco.MjData
-
     def _build(self) -> None:
-        """Create the benchmark's env and set ``self.model`` / ``self.data`` to its MuJoCo objects."""
+        """Create the benchmark's env."""
         raise NotImplementedError
+
+    def _setup_frames(self, camera: str | int) -> None:
+        """Prepare rendering from ``camera`` at ``self.image_hw``; sets ``self.camera_name``."""
+        raise NotImplementedError
+
+    def _frame(self, markers: bool = False) -> np.ndarray:
+        """The current scene (H, W, 3) uint8; the target drawn only with ``markers``."""
+        raise NotImplementedError
+
+    def _frame_of_state(self, state: np.ndarray) -> np.ndarray:
+        """The scene of a physics state, target hidden (a dataset goal's image); changes nothing."""
+        raise NotImplementedError
+
+    def _frame_of_goal(self, goal: np.ndarray) -> np.ndarray:
+        """The current scene posed to show ``goal`` reached, target hidden; changes nothing."""
+        raise NotImplementedError
+
+    @property
+    def state_size(self) -> int:
+        raise NotImplementedError
+
+    def get_state(self) -> np.ndarray:
+        """The benchmark's full simulation state (float64); ``set_state`` restores it exactly."""
+        raise NotImplementedError
+
+    def set_state(self, state: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def advance(self, action: np.ndarray) -> None:
+        """One env step for a clipped action (A,) without rendering (what ``step`` and the oracle share)."""
+        self._advance(action)
 
     def _action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -105,10 +129,6 @@ class BenchmarkTask(gym.Env):
         """Move the benchmark's target to ``goal`` (its success test and marker follow)."""
         raise NotImplementedError
 
-    def _pose_goal(self, data: mujoco.MjData, goal: np.ndarray) -> None:
-        """Put the scene in ``data`` (a copy of the current one) into a configuration showing ``goal``."""
-        raise NotImplementedError
-
     def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
         raise NotImplementedError
 
@@ -118,7 +138,7 @@ class BenchmarkTask(gym.Env):
 
     def coverage_coords(self, states: np.ndarray) -> np.ndarray:
         """Physics states (N, S) -> two coordinates whose coverage matters (N, 2)."""
-        return np.stack([self.qpos_of(s)[:2] for s in np.asarray(states)])
+        raise NotImplementedError
 
     def coverage_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -148,26 +168,7 @@ class BenchmarkTask(gym.Env):
         return bool(self._success(state, self._goal if goal is None else np.asarray(goal, np.float64)))
 
     def observe(self) -> dict[str, np.ndarray]:
-        return {"pixels": self._frames.render(self.data), "state": self._proprio().astype(np.float32)}
-
-    @property
-    def state_size(self) -> int:
-        return mujoco.mj_stateSize(self.model, _STATE_SPEC)
-
-    def get_state(self) -> np.ndarray:
-        """The benchmark's MuJoCo integration state (float64); ``set_state`` restores it exactly."""
-        state = np.empty(self.state_size)
-        mujoco.mj_getState(self.model, self.data, state, _STATE_SPEC)
-        return state
-
-    def set_state(self, state: np.ndarray) -> None:
-        self._write_state(self.data, state)
-
-    def qpos_of(self, state: np.ndarray) -> np.ndarray:
-        return self._check_state(state)[1 : 1 + self.model.nq]
-
-    def qvel_of(self, state: np.ndarray) -> np.ndarray:
-        return self._check_state(state)[1 + self.model.nq : 1 + self.model.nq + self.model.nv]
+        return {"pixels": self._frame(), "state": self._proprio().astype(np.float32)}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset; ``options`` as on our tasks: ``"state"`` (a start from ``get_state()``),
@@ -187,19 +188,14 @@ class BenchmarkTask(gym.Env):
         goal = self._check_goal(options["goal"]) if "goal" in options else None
         drawn = self._reset_benchmark(int(self.np_random.integers(2**31 - 1)))
         if start is not None:
-            self._write_state(self.data, start)
+            self.set_state(start)
         if goal_state is not None:
             goal = self.goal_from_state(goal_state)
-            self._write_state(self._scratch, goal_state)
         self._goal = np.asarray(drawn if goal is None else goal, np.float64).copy()
         self._set_benchmark_goal(self._goal)
-        mujoco.mj_forward(self.model, self.data)
-        if goal_state is None:
-            mujoco.mj_resetData(self.model, self._scratch)
-            self._scratch.qpos[:] = self.data.qpos
-            self._pose_goal(self._scratch, self._goal)
-            mujoco.mj_forward(self.model, self._scratch)
-        self._goal_image = self._frames.render(self._scratch)
+        self._goal_image = (
+            self._frame_of_state(goal_state) if goal_state is not None else self._frame_of_goal(self._goal)
+        )
         return self.observe(), self._info()
 
     def step(self, action):
@@ -212,20 +208,9 @@ class BenchmarkTask(gym.Env):
         info = self._info()
         return self.observe(), -info["goal_distance"], False, False, info
 
-    def advance(self, action: np.ndarray) -> None:
-        """One env step for a clipped action (A,) without rendering (what ``step`` and the oracle
-        share). After ``mj_step`` positions (xpos) lag qpos by one sub-step: they are recomputed
-        (state-neutral), so a frame shows exactly the state ``get_state()`` returns and a controller
-        that reads positions (OGBench's IK) sees the current ones."""
-        self._advance(action)
-        mujoco.mj_forward(self.model, self.data)
-
     def render(self) -> np.ndarray | None:
         """Human-facing frame: the observation camera with the target marker shown."""
-        return None if self.render_mode is None else self._frames.render(self.data, markers=True)
-
-    def close(self) -> None:
-        self._frames.close()
+        return None if self.render_mode is None else self._frame(markers=True)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -248,11 +233,79 @@ class BenchmarkTask(gym.Env):
             raise ValueError("goal contains NaN or inf")
         return goal
 
-    def _write_state(self, data: mujoco.MjData, state: np.ndarray) -> None:
-        mujoco.mj_setState(self.model, data, self._check_state(state), _STATE_SPEC)
-        mujoco.mj_forward(self.model, data)
-
     def _info(self) -> dict[str, Any]:
         state = self.get_state()
         return {"is_success": self.is_success(state), "goal_distance": self.goal_distance(state),
                 "goal": self._goal.copy()}  # fmt: skip
+
+
+class MujocoBenchmark(BenchmarkTask):
+    """A MuJoCo-based benchmark: ``_build`` sets ``self.model`` / ``self.data`` to the benchmark's
+    own MuJoCo objects; state is MuJoCo's integration state; frames come from our renderer
+    (buffer sized to the frame, shadows off, group 3 hidden)."""
+
+    model: mujoco.MjModel
+    data: mujoco.MjData
+
+    def _setup_frames(self, camera: str | int) -> None:
+        h, w = self.image_hw
+        size_buffer(self.model, h, w)
+        self.camera = camera_id(self.model, camera)
+        self.camera_name = camera_name(self.model, self.camera)
+        self._frames = FrameRenderer(self.model, self.image_hw, self.camera)
+        self._scratch = mujoco.MjData(self.model)  # goal images; never stepped
+
+    def _pose_goal(self, data: mujoco.MjData, goal: np.ndarray) -> None:
+        """Put the scene in ``data`` (a copy of the current one) into a configuration showing ``goal``."""
+        raise NotImplementedError
+
+    def _frame(self, markers: bool = False) -> np.ndarray:
+        return self._frames.render(self.data, markers=markers)
+
+    def _frame_of_state(self, state: np.ndarray) -> np.ndarray:
+        self._write_state(self._scratch, state)
+        return self._frames.render(self._scratch)
+
+    def _frame_of_goal(self, goal: np.ndarray) -> np.ndarray:
+        mujoco.mj_resetData(self.model, self._scratch)
+        self._scratch.qpos[:] = self.data.qpos
+        self._pose_goal(self._scratch, goal)
+        mujoco.mj_forward(self.model, self._scratch)
+        return self._frames.render(self._scratch)
+
+    @property
+    def state_size(self) -> int:
+        return mujoco.mj_stateSize(self.model, _STATE_SPEC)
+
+    def get_state(self) -> np.ndarray:
+        """The benchmark's MuJoCo integration state (float64); ``set_state`` restores it exactly."""
+        state = np.empty(self.state_size)
+        mujoco.mj_getState(self.model, self.data, state, _STATE_SPEC)
+        return state
+
+    def set_state(self, state: np.ndarray) -> None:
+        self._write_state(self.data, state)
+
+    def qpos_of(self, state: np.ndarray) -> np.ndarray:
+        return self._check_state(state)[1 : 1 + self.model.nq]
+
+    def qvel_of(self, state: np.ndarray) -> np.ndarray:
+        return self._check_state(state)[1 + self.model.nq : 1 + self.model.nq + self.model.nv]
+
+    def advance(self, action: np.ndarray) -> None:
+        """One env step without rendering. After ``mj_step`` positions (xpos) lag qpos by one
+        sub-step: they are recomputed (state-neutral), so a frame shows exactly the state
+        ``get_state()`` returns and a controller that reads positions (OGBench's IK) sees the
+        current ones."""
+        self._advance(action)
+        mujoco.mj_forward(self.model, self.data)
+
+    def coverage_coords(self, states: np.ndarray) -> np.ndarray:
+        return np.stack([self.qpos_of(s)[:2] for s in np.asarray(states)])
+
+    def close(self) -> None:
+        self._frames.close()
+
+    def _write_state(self, data: mujoco.MjData, state: np.ndarray) -> None:
+        mujoco.mj_setState(self.model, data, self._check_state(state), _STATE_SPEC)
+        mujoco.mj_forward(self.model, data)

@@ -30,13 +30,13 @@ from typing import ClassVar
 import mujoco
 import numpy as np
 
-from envs.adapters.base import BenchmarkTask
+from envs.adapters.base import MujocoBenchmark
 from envs.base import MARKER_GROUP, wrap_angle
 
 POSE_TOL = 0.05  # rad per joint: the whole-arm pose test of published reacher numbers
 
 
-class DMCTask(BenchmarkTask):
+class DMCTask(MujocoBenchmark):
     """One dm_control suite task; subclasses name the domain and the effector geom."""
 
     domain: ClassVar[str] = ""

@@ -25,7 +25,7 @@ from typing import ClassVar
 import mujoco
 import numpy as np
 
-from envs.adapters.base import BenchmarkTask
+from envs.adapters.base import MujocoBenchmark
 from envs.base import MARKER_GROUP
 
 SUCCESS_RADIUS = 0.04  # ogbench CubeEnv._compute_successes
@@ -33,7 +33,7 @@ PROPRIO = ("joint_pos", "joint_vel", "effector_pos", "effector_yaw", "gripper_op
            "gripper_contact")  # fmt: skip
 
 
-class OGBenchCube(BenchmarkTask):
+class OGBenchCube(MujocoBenchmark):
     goal_names = ("cube_x", "cube_y", "cube_z")
     state_names = (
         *(f"joint{i}" for i in range(6)), *(f"joint{i}_vel" for i in range(6)), "effector_x", "effector_y",

@@ -22,13 +22,13 @@ from typing import ClassVar
 import mujoco
 import numpy as np
 
-from envs.adapters.base import BenchmarkTask
+from envs.adapters.base import MujocoBenchmark
 from envs.base import MARKER_GROUP
 
 SUCCESS_RADIUS = 0.45  # gymnasium-robotics maze envs: info["success"]
 
 
-class PointMazeTask(BenchmarkTask):
+class PointMazeTask(MujocoBenchmark):
     goal_names = ("x", "y")
     state_names = ("x", "y", "x_vel", "y_vel")
     default_camera = -1  # replaced by the top-down view below
