@@ -27,7 +27,7 @@ from gymnasium import spaces
 from envs._render import MARKER_GROUP, FrameRenderer, camera_id, camera_name, size_buffer
 
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
-__all__ = ["MARKER_GROUP", "GoalTask", "parse_size", "wrap_angle"]
+__all__ = ["MARKER_GROUP", "GoalTask", "PlanningTask", "parse_size", "wrap_angle"]
 
 
 def wrap_angle(a: np.ndarray | float) -> np.ndarray:
@@ -45,11 +45,11 @@ def parse_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
-class GoalTask(gym.Env):
-    """A goal-conditioned MuJoCo task with pixel + proprio observations.
-
-    Subclasses define the class attributes and the abstract hooks below.
-    """
+class PlanningTask(gym.Env):
+    """What planning, collection and evaluation use of a task, shared by our MuJoCo tasks
+    (:class:`GoalTask`) and the peers' benchmarks behind :mod:`envs.adapters`: the goal and its
+    image, the state-space success test and distance, option and input checks, the step's info.
+    Subclasses provide ``get_state``, ``state_size``, ``_distance``, ``_success``, ``_check_goal``."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
@@ -59,6 +59,120 @@ class GoalTask(gym.Env):
     state_names: ClassVar[tuple[str, ...]] = ()
     #: proprio state entries that are joint angles in radians (world models encode them as (cos, sin))
     angle_dims: ClassVar[tuple[int, ...]] = ()
+    #: names of the two coordinates ``coverage_coords`` returns
+    coverage_names: ClassVar[tuple[str, str]] = ("x", "y")
+
+    _goal: np.ndarray
+    _goal_image: np.ndarray | None
+
+    def _set_spaces(self, low: np.ndarray, high: np.ndarray) -> None:
+        """The action box (A,) and the observation ``{"pixels": (H, W, 3) uint8, "state": (P,)}``
+        at ``self.image_hw``."""
+        h, w = self.image_hw
+        self.action_space = spaces.Box(
+            np.asarray(low, np.float32), np.asarray(high, np.float32), dtype=np.float32
+        )
+        self.observation_space = spaces.Dict(
+            {
+                "pixels": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8),
+                "state": spaces.Box(-np.inf, np.inf, shape=(len(self.state_names),), dtype=np.float32),
+            }
+        )
+
+    # -- hooks every task implements ----------------------------------------------------------
+
+    def goal_from_state(self, state: np.ndarray) -> np.ndarray:
+        """The goal vector (G,) that a full physics state achieves (a dataset goal's frame)."""
+        raise NotImplementedError
+
+    def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """State-space distance of a physics state to a goal vector (task units)."""
+        raise NotImplementedError
+
+    def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        """The success test on a physics state and a goal vector (the task's or benchmark's own)."""
+        raise NotImplementedError
+
+    # -- shared machinery -----------------------------------------------------------------------
+
+    def _check_render_mode(self, render_mode: str | None) -> str | None:
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        return render_mode
+
+    @property
+    def goal(self) -> np.ndarray:
+        """The current goal vector (G,); a copy."""
+        return self._goal.copy()
+
+    def goal_image(self) -> np.ndarray:
+        """The current goal rendered with the target marker hidden: (H, W, 3) uint8 (a copy)."""
+        if self._goal_image is None:
+            raise RuntimeError("no goal yet: call reset() first")
+        return self._goal_image.copy()
+
+    def goal_distance(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> float:
+        """State-space distance to the goal (task units) of ``state`` (default: the current
+        physics state) and ``goal`` (default: the current goal). Used by oracles and reports."""
+        state = self.get_state() if state is None else self._check_state(state)
+        return float(self._distance(state, self._goal if goal is None else np.asarray(goal, np.float64)))
+
+    def is_success(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> bool:
+        """The task's success test in state space (defaults as ``goal_distance``).
+        For evaluation only: no planner or cost may call it."""
+        state = self.get_state() if state is None else self._check_state(state)
+        return bool(self._success(state, self._goal if goal is None else np.asarray(goal, np.float64)))
+
+    def _reset_options(self, options: dict[str, Any] | None):
+        """The reset options checked before anything is touched (a bad option changes nothing):
+        (start state or None, goal physics state or None, goal vector or None)."""
+        options = dict(options or {})
+        unknown = set(options) - {"goal", "goal_state", "state"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {sorted(unknown)}; expected 'goal', 'goal_state', 'state'"
+            )
+        if "goal" in options and "goal_state" in options:
+            raise ValueError("give either 'goal' or 'goal_state', not both")
+        start = self._check_state(options["state"]) if "state" in options else None
+        goal_state = self._check_state(options["goal_state"]) if "goal_state" in options else None
+        goal = self._check_goal(options["goal"]) if "goal" in options else None
+        return start, goal_state, goal
+
+    def _check_action(self, action) -> np.ndarray:
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"action contains NaN or inf: {action}")
+        return action
+
+    def _check_state(self, state) -> np.ndarray:
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (self.state_size,):
+            raise ValueError(
+                f"physics state must have shape ({self.state_size},) as returned by get_state(), "
+                f"got {state.shape}"
+            )
+        if not np.all(np.isfinite(state)):
+            raise ValueError("physics state contains NaN or inf")
+        return state
+
+    def _info(self) -> dict[str, Any]:
+        state = self.get_state()
+        return {
+            "is_success": bool(self.is_success(state)),
+            "goal_distance": float(self.goal_distance(state)),
+            "goal": self._goal.copy(),
+        }
+
+
+class GoalTask(PlanningTask):
+    """A goal-conditioned MuJoCo task with pixel + proprio observations.
+
+    Subclasses define the class attributes and the abstract hooks below.
+    """
+
     #: MuJoCo steps per env step
     frame_skip: ClassVar[int] = 5
     #: default camera name in the MJCF model
@@ -71,11 +185,9 @@ class GoalTask(gym.Env):
         render_mode: str | None = "rgb_array",
         msaa_samples: int = 4,
     ):
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         if msaa_samples not in (0, 1, 2, 4, 8, 16):
             raise ValueError(f"msaa_samples must be one of 0, 1, 2, 4, 8, 16, got {msaa_samples}")
-        self.render_mode = render_mode
+        self.render_mode = self._check_render_mode(render_mode)
         self.image_hw = parse_size(image_size)
         self.model = mujoco.MjModel.from_xml_string(self._mjcf())
         h, w = self.image_hw
@@ -89,13 +201,7 @@ class GoalTask(gym.Env):
         self._goal_image: np.ndarray | None = None
         self._ctrl_low = self.model.actuator_ctrlrange[:, 0].copy()
         self._ctrl_high = self.model.actuator_ctrlrange[:, 1].copy()
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.model.nu,), dtype=np.float32)
-        self.observation_space = spaces.Dict(
-            {
-                "pixels": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8),
-                "state": spaces.Box(-np.inf, np.inf, shape=(len(self.state_names),), dtype=np.float32),
-            }
-        )
+        self._set_spaces(-np.ones(self.model.nu), np.ones(self.model.nu))
 
     # -- hooks each task implements ---------------------------------------------------------
 
@@ -122,10 +228,6 @@ class GoalTask(gym.Env):
     def _validate_goal(self, goal: np.ndarray) -> None:
         """Task-specific reachability checks beyond the box bounds (raise ValueError)."""
 
-    def goal_from_state(self, state: np.ndarray) -> np.ndarray:
-        """The goal vector (G,) that a full physics state achieves exactly."""
-        raise NotImplementedError
-
     def _pose_goal(self, data: mujoco.MjData, goal: np.ndarray) -> None:
         """Put the scene in ``data`` into the configuration the goal describes (for its image)."""
         raise NotImplementedError
@@ -134,18 +236,7 @@ class GoalTask(gym.Env):
         """Move the target marker (mocap bodies in group 3) to show ``goal``."""
         raise NotImplementedError
 
-    def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
-        """State-space distance of a physics state to a goal vector (task units)."""
-        raise NotImplementedError
-
-    def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
-        """The success test on a physics state and a goal vector."""
-        raise NotImplementedError
-
     # -- coverage of the workspace (data-collection reports) ---------------------------------
-
-    #: names of the two coordinates ``coverage_coords`` returns
-    coverage_names: ClassVar[tuple[str, str]] = ("x", "y")
 
     def coverage_coords(self, states: np.ndarray) -> np.ndarray:
         """Physics states (N, S) -> the two coordinates whose coverage matters (N, 2)."""
@@ -164,29 +255,6 @@ class GoalTask(gym.Env):
         self.data.ctrl[:] = self._ctrl_low + (action + 1.0) * 0.5 * (self._ctrl_high - self._ctrl_low)
 
     # -- public API -------------------------------------------------------------------------
-
-    @property
-    def goal(self) -> np.ndarray:
-        """The current goal vector (G,); a copy."""
-        return self._goal.copy()
-
-    def goal_image(self) -> np.ndarray:
-        """The current goal rendered with the target marker hidden: (H, W, 3) uint8 (a copy)."""
-        if self._goal_image is None:
-            raise RuntimeError("no goal yet: call reset() first")
-        return self._goal_image.copy()
-
-    def goal_distance(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> float:
-        """State-space distance to the goal (task units) of ``state`` (default: the current
-        physics state) and ``goal`` (default: the current goal). Used by oracles and reports."""
-        state = self.get_state() if state is None else self._check_state(state)
-        return float(self._distance(state, self._goal if goal is None else np.asarray(goal, np.float64)))
-
-    def is_success(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> bool:
-        """The task's success test in state space (defaults as ``goal_distance``).
-        For evaluation only: no planner or cost may call it."""
-        state = self.get_state() if state is None else self._check_state(state)
-        return bool(self._success(state, self._goal if goal is None else np.asarray(goal, np.float64)))
 
     def observe(self) -> dict[str, np.ndarray]:
         """The current observation (as ``step`` returned it), rendered again."""
@@ -226,19 +294,7 @@ class GoalTask(gym.Env):
         Without a goal option a random reachable goal is sampled.
         """
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"goal", "goal_state", "state"}
-        if unknown:
-            raise ValueError(
-                f"unknown reset option(s) {sorted(unknown)}; expected 'goal', 'goal_state', 'state'"
-            )
-        if "goal" in options and "goal_state" in options:
-            raise ValueError("give either 'goal' or 'goal_state', not both")
-        # Validate everything before touching the simulation (a bad option changes nothing).
-        start = self._check_state(options["state"]) if "state" in options else None
-        goal_state = self._check_state(options["goal_state"]) if "goal_state" in options else None
-        goal = self._check_goal(options["goal"]) if "goal" in options else None
-
+        start, goal_state, goal = self._reset_options(options)
         mujoco.mj_resetData(self.model, self.data)
         if start is not None:
             self._write_state(self.data, start)
@@ -256,11 +312,7 @@ class GoalTask(gym.Env):
         return obs, self._info()
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
-        if not np.all(np.isfinite(action)):
-            raise ValueError(f"action contains NaN or inf: {action}")
+        action = self._check_action(action)
         self.advance(np.clip(action, -1.0, 1.0))
         # mj_step leaves positions (xpos) one sub-step behind qpos; recompute them so the
         # observation shows exactly the state get_state() returns. State-neutral.
@@ -285,17 +337,6 @@ class GoalTask(gym.Env):
         self._frames.close()
 
     # -- internals --------------------------------------------------------------------------
-
-    def _check_state(self, state) -> np.ndarray:
-        state = np.asarray(state, dtype=np.float64)
-        if state.shape != (self.state_size,):
-            raise ValueError(
-                f"physics state must have shape ({self.state_size},) as returned by get_state(), "
-                f"got {state.shape}"
-            )
-        if not np.all(np.isfinite(state)):
-            raise ValueError("physics state contains NaN or inf")
-        return state
 
     def _check_goal(self, goal) -> np.ndarray:
         goal = np.asarray(goal, dtype=np.float64)
@@ -342,11 +383,3 @@ class GoalTask(gym.Env):
     def _get_rew(self) -> tuple[float, dict[str, Any]]:
         info = self._info()
         return -info["goal_distance"], info
-
-    def _info(self) -> dict[str, Any]:
-        state = self.get_state()
-        return {
-            "is_success": bool(self.is_success(state)),
-            "goal_distance": float(self.goal_distance(state)),
-            "goal": self._goal.copy(),
-        }

@@ -35,6 +35,12 @@ TORQUE = 1.0
 DAMPING = 0.6
 
 
+def pose_errors(qpos: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """Wrapped absolute errors (2,) in radians of a two-link arm's joints (qpos[:2]) against a goal
+    pose: the whole-arm pose test of published reacher numbers is each below ``SUCCESS_TOL``."""
+    return np.abs(wrap_angle(np.asarray(qpos)[:2] - goal))
+
+
 class ReacherEnv(GoalTask):
     goal_names = ("shoulder", "elbow")
     state_names = ("shoulder", "elbow", "shoulder_vel", "elbow_vel")
@@ -113,7 +119,7 @@ class ReacherEnv(GoalTask):
 
     def joint_errors(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Wrapped absolute joint errors (2,) in radians."""
-        return np.abs(wrap_angle(self.qpos_of(state)[:2] - goal))
+        return pose_errors(self.qpos_of(state), goal)
 
     def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
         return float(self.joint_errors(state, goal).max())

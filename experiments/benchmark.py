@@ -26,7 +26,7 @@ import tyro
 
 from planners.registry import PlannerName
 from worldmodel.eval.protocol import EvalConfig, GoalMode, percent
-from worldmodel.eval.report import commit, hardware, markdown_table, write_readme
+from worldmodel.eval.report import commit, hardware, markdown_table, publish_table
 from worldmodel.pipeline import PRESETS, DemoPreset, run_pipeline
 from worldmodel.train.predictor import TrainACConfig
 
@@ -128,11 +128,7 @@ def main(cfg: BenchmarkConfig, argv: list[str] | None = None) -> dict:
             bench["rows"] += [{k: s[k] for k in keep} for s in summary]
             store.parent.mkdir(parents=True, exist_ok=True)
             store.write_text(json.dumps(bench, indent=1))  # after each task: a stopped run keeps its rows
-    text = report(bench)
-    (cfg.out / "benchmark.md").write_text(text)
-    if cfg.readme is not None:
-        write_readme(cfg.readme, text, markers=(BEGIN, END))
-    print(text)
+    publish_table(report(bench), cfg.out / "benchmark.md", cfg.readme, (BEGIN, END))
     return bench
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import tyro
 
 from worldmodel.eval.protocol import EvalConfig, evaluate, percent
-from worldmodel.eval.report import commit, hardware, markdown_table, write_readme
+from worldmodel.eval.report import commit, hardware, markdown_table, publish_table
 
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 
@@ -151,11 +151,7 @@ def main(cfg: PeersConfig) -> dict:
         bench = json.loads(store.read_text())
     else:
         bench = run(cfg)
-    text = report(bench)
-    (cfg.out / "peers.md").write_text(text)
-    if cfg.readme is not None:
-        write_readme(cfg.readme, text, markers=(BEGIN, END))
-    print(text)
+    publish_table(report(bench), cfg.out / "peers.md", cfg.readme, (BEGIN, END))
     return bench
 
 

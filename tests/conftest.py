@@ -55,3 +55,20 @@ def _torchrun(args: list[str], port: int) -> None:
 def torchrun():
     """``torchrun(args, port)``: a ``wm`` command on 2 processes (DDP / FSDP2 tests)."""
     return _torchrun
+
+
+@pytest.fixture
+def check_env_warnings():
+    """Run gymnasium's ``check_env`` on an env -> the warnings it raised beyond the one allowed
+    (unbounded float observation spaces may be unintended: ours are)."""
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    def run(env) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_env(env)
+        return [str(w.message) for w in caught if "infinity" not in str(w.message)]
+
+    return run

@@ -5,12 +5,10 @@ and collection and evaluation end to end on a few steps."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401  (registers the adapters, sets the headless GL backend)
 from envs.registration import BENCHMARKS, make_task, resolve_task
@@ -35,13 +33,17 @@ def actions(env, n, seed=3):
     return np.random.default_rng(seed).uniform(box.low, box.high, (n, *box.shape)).astype(np.float32)
 
 
+def played(env, seed: int, steps: int, action_seed: int) -> np.ndarray:
+    """The physics state after ``steps`` random actions from ``reset(seed)``."""
+    env.reset(seed=seed)
+    for act in actions(env, steps, seed=action_seed):
+        env.step(act)
+    return env.get_state()
+
+
 @pytest.mark.parametrize("task_id", IDS)
-def test_check_env(task_id):
-    env = make(task_id)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(env)
-    unexpected = [str(w.message) for w in caught if "infinity" not in str(w.message)]
+def test_check_env(task_id, check_env_warnings):
+    unexpected = check_env_warnings(make(task_id))
     assert not unexpected, unexpected
 
 
@@ -67,10 +69,7 @@ def test_same_seed_same_episode_and_seeds_differ(task_id):
 @pytest.mark.parametrize("task_id", IDS)
 def test_restore_is_exact_and_the_oracle_matches_step(task_id):
     env = make(task_id)
-    env.reset(seed=1)
-    for act in actions(env, 5, seed=1):
-        env.step(act)
-    start, plan = env.get_state(), actions(env, 6, seed=2)
+    start, plan = played(env, seed=1, steps=5, action_seed=1), actions(env, 6, seed=2)
     truth = []
     for act in plan:
         env.step(act)
@@ -89,10 +88,7 @@ def test_restore_is_exact_and_the_oracle_matches_step(task_id):
 @pytest.mark.parametrize("task_id", IDS)
 def test_dataset_goal_hides_the_target_and_uses_the_benchmarks_success_test(task_id):
     env = make(task_id)
-    env.reset(seed=2)
-    for act in actions(env, 20, seed=4):
-        env.step(act)
-    goal_state, goal_frame = env.get_state(), env.observe()["pixels"]
+    goal_state, goal_frame = played(env, seed=2, steps=20, action_seed=4), env.observe()["pixels"]
     env.reset(seed=3)
     start = env.get_state()
     obs, info = env.reset(seed=3, options={"state": start, "goal_state": goal_state})

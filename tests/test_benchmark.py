@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from worldmodel.eval.report import write_readme
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,7 +63,7 @@ def test_benchmark_refuses_a_readme_without_markers_and_a_missing_run(tmp_path):
         bench_mod.main(bench_mod.BenchmarkConfig(out=tmp_path, report_only=True))
     (tmp_path / "README.md").write_text("no markers\n")
     with pytest.raises(ValueError, match="no <!-- benchmark:begin -->"):
-        bench_mod.write_readme(tmp_path / "README.md", "table", markers=(bench_mod.BEGIN, bench_mod.END))
+        write_readme(tmp_path / "README.md", "table", markers=(bench_mod.BEGIN, bench_mod.END))
     assert (tmp_path / "README.md").read_text() == "no markers\n"  # nothing written
 
 

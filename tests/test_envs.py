@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs.base import wrap_angle
@@ -34,13 +31,8 @@ def random_actions(env, n, seed=123):
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)
-def test_check_env(task_id):
-    env = make(task_id)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(env)
-    # Allow-list: gymnasium warns that unbounded float observation spaces may be unintended.
-    unexpected = [str(w.message) for w in caught if "infinity" not in str(w.message)]
+def test_check_env(task_id, check_env_warnings):
+    unexpected = check_env_warnings(make(task_id))
     assert not unexpected, unexpected
 
 

@@ -22,52 +22,48 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import mujoco
 import numpy as np
-from gymnasium import spaces
 
 from envs._render import FrameRenderer, camera_id, camera_name, size_buffer
-from envs.base import parse_size
+from envs.base import PlanningTask, parse_size
 
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 
-class BenchmarkTask(gym.Env):
-    """A goal-conditioned view of a MuJoCo-based benchmark env (one of the peers')."""
+def benchmark_module(name: str, quiet: bool = False):
+    """Import a benchmark's package (``quiet``: its import-time notices on stderr dropped); a
+    missing one raises naming the extra that installs it."""
+    import contextlib
+    import importlib
+    import io
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
+            return importlib.import_module(name)
+    except ImportError as e:
+        raise ImportError(
+            f"{name} is not installed: the benchmark adapters need pip install '.[benchmarks]'"
+        ) from e
 
-    #: names of the goal vector's entries
-    goal_names: ClassVar[tuple[str, ...]] = ()
-    #: names of the proprio entries
-    state_names: ClassVar[tuple[str, ...]] = ()
-    #: proprio entries that are joint angles in radians
-    angle_dims: ClassVar[tuple[int, ...]] = ()
+
+class BenchmarkTask(PlanningTask):
+    """A goal-conditioned view of a benchmark env (one of the peers')."""
+
     #: default camera (name or id in the benchmark's model)
     default_camera: ClassVar[str | int] = 0
     #: the benchmark, for reports (package and env name)
     source: ClassVar[str] = ""
-    #: names of the two coordinates ``coverage_coords`` returns
-    coverage_names: ClassVar[tuple[str, str]] = ("x", "y")
 
     def __init__(self, image_size: int | tuple[int, int] = 64, camera: str | int | None = None,
                  render_mode: str | None = "rgb_array"):  # fmt: skip
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        self.render_mode = render_mode
+        self.render_mode = self._check_render_mode(render_mode)
         self.image_hw = parse_size(image_size)
         self._build()
         self._setup_frames(self.default_camera if camera is None else camera)
         self._goal = np.zeros(len(self.goal_names))
         self._goal_image: np.ndarray | None = None
-        low, high = self._action_bounds()
-        self.action_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
-        h, w = self.image_hw
-        self.observation_space = spaces.Dict({
-            "pixels": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8),
-            "state": spaces.Box(-np.inf, np.inf, shape=(len(self.state_names),), dtype=np.float32),
-        })  # fmt: skip
+        self._set_spaces(*self._action_bounds())
 
     # -- hooks each adapter implements ----------------------------------------------------------
 
@@ -121,19 +117,8 @@ class BenchmarkTask(gym.Env):
         """Proprio (P,) of the current simulation, with no goal in it."""
         raise NotImplementedError
 
-    def goal_from_state(self, state: np.ndarray) -> np.ndarray:
-        """The goal vector (G,) that a physics state achieves (a dataset goal's frame)."""
-        raise NotImplementedError
-
     def _set_benchmark_goal(self, goal: np.ndarray) -> None:
         """Move the benchmark's target to ``goal`` (its success test and marker follow)."""
-        raise NotImplementedError
-
-    def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
-        raise NotImplementedError
-
-    def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
-        """The benchmark's own success test."""
         raise NotImplementedError
 
     def coverage_coords(self, states: np.ndarray) -> np.ndarray:
@@ -148,25 +133,6 @@ class BenchmarkTask(gym.Env):
 
     # -- the planning-task API ------------------------------------------------------------------
 
-    @property
-    def goal(self) -> np.ndarray:
-        return self._goal.copy()
-
-    def goal_image(self) -> np.ndarray:
-        """The current goal rendered with the target marker hidden: (H, W, 3) uint8 (a copy)."""
-        if self._goal_image is None:
-            raise RuntimeError("no goal yet: call reset() first")
-        return self._goal_image.copy()
-
-    def goal_distance(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> float:
-        state = self.get_state() if state is None else self._check_state(state)
-        return float(self._distance(state, self._goal if goal is None else np.asarray(goal, np.float64)))
-
-    def is_success(self, state: np.ndarray | None = None, goal: np.ndarray | None = None) -> bool:
-        """The benchmark's success test (evaluation only: no planner or cost may call it)."""
-        state = self.get_state() if state is None else self._check_state(state)
-        return bool(self._success(state, self._goal if goal is None else np.asarray(goal, np.float64)))
-
     def observe(self) -> dict[str, np.ndarray]:
         return {"pixels": self._frame(), "state": self._proprio().astype(np.float32)}
 
@@ -175,17 +141,7 @@ class BenchmarkTask(gym.Env):
         ``"goal_state"`` (a physics state whose configuration is the goal) or ``"goal"`` (a goal
         vector). Without them the benchmark draws start and goal itself."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"goal", "goal_state", "state"}
-        if unknown:
-            raise ValueError(
-                f"unknown reset option(s) {sorted(unknown)}; expected 'goal', 'goal_state', 'state'"
-            )
-        if "goal" in options and "goal_state" in options:
-            raise ValueError("give either 'goal' or 'goal_state', not both")
-        start = self._check_state(options["state"]) if "state" in options else None
-        goal_state = self._check_state(options["goal_state"]) if "goal_state" in options else None
-        goal = self._check_goal(options["goal"]) if "goal" in options else None
+        start, goal_state, goal = self._reset_options(options)
         drawn = self._reset_benchmark(int(self.np_random.integers(2**31 - 1)))
         if start is not None:
             self.set_state(start)
@@ -199,11 +155,7 @@ class BenchmarkTask(gym.Env):
         return self.observe(), self._info()
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
-        if not np.all(np.isfinite(action)):
-            raise ValueError(f"action contains NaN or inf: {action}")
+        action = self._check_action(action)
         self.advance(np.clip(action, self.action_space.low, self.action_space.high))
         info = self._info()
         return self.observe(), -info["goal_distance"], False, False, info
@@ -214,15 +166,6 @@ class BenchmarkTask(gym.Env):
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _check_state(self, state) -> np.ndarray:
-        state = np.asarray(state, dtype=np.float64)
-        if state.shape != (self.state_size,):
-            raise ValueError(f"physics state must have shape ({self.state_size},) as returned by get_state(), "
-                             f"got {state.shape}")  # fmt: skip
-        if not np.all(np.isfinite(state)):
-            raise ValueError("physics state contains NaN or inf")
-        return state
-
     def _check_goal(self, goal) -> np.ndarray:
         goal = np.asarray(goal, dtype=np.float64)
         if goal.shape != (len(self.goal_names),):
@@ -232,11 +175,6 @@ class BenchmarkTask(gym.Env):
         if not np.all(np.isfinite(goal)):
             raise ValueError("goal contains NaN or inf")
         return goal
-
-    def _info(self) -> dict[str, Any]:
-        state = self.get_state()
-        return {"is_success": self.is_success(state), "goal_distance": self.goal_distance(state),
-                "goal": self._goal.copy()}  # fmt: skip
 
 
 class MujocoBenchmark(BenchmarkTask):

@@ -30,10 +30,9 @@ from typing import ClassVar
 import mujoco
 import numpy as np
 
-from envs.adapters.base import MujocoBenchmark
+from envs.adapters.base import MujocoBenchmark, benchmark_module
 from envs.base import MARKER_GROUP, wrap_angle
-
-POSE_TOL = 0.05  # rad per joint: the whole-arm pose test of published reacher numbers
+from envs.reacher import SUCCESS_TOL, pose_errors
 
 
 class DMCTask(MujocoBenchmark):
@@ -50,12 +49,7 @@ class DMCTask(MujocoBenchmark):
         super().__init__(**kwargs)
 
     def _build(self) -> None:
-        try:
-            from dm_control import suite
-        except ImportError as e:
-            raise ImportError(
-                "dm_control tasks need the benchmarks extra: pip install '.[benchmarks]'"
-            ) from e
+        suite = benchmark_module("dm_control.suite")
         self._suite = suite.load(self.domain, self.level, task_kwargs={"random": 0})
         self._physics = self._suite.physics
         self.model, self.data = self._physics.model.ptr, self._physics.data.ptr
@@ -147,7 +141,7 @@ class DMCReacher(DMCTask):
 
 class DMCReacherPose(DMCReacher):
     """dm_control reacher scored as LeWM and DINO-WM score it: the whole arm's pose, each joint
-    within ``POSE_TOL`` rad of the goal's (a dataset goal's recorded pose; a drawn goal's target
+    within ``SUCCESS_TOL`` rad of the goal's (a dataset goal's recorded pose; a drawn goal's target
     reached by inverse kinematics). Same physics, reset draw and frames as ``DMCReacher``."""
 
     goal_names = ("shoulder", "wrist")
@@ -174,14 +168,11 @@ class DMCReacherPose(DMCReacher):
         data.qpos[:2] = goal
         data.qvel[:] = 0.0
 
-    def joint_errors(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        return np.abs(wrap_angle(self.qpos_of(state)[:2] - goal))
-
     def _distance(self, state: np.ndarray, goal: np.ndarray) -> float:
-        return float(self.joint_errors(state, goal).max())
+        return float(pose_errors(self.qpos_of(state), goal).max())
 
     def _success(self, state: np.ndarray, goal: np.ndarray) -> bool:
-        return bool(np.all(self.joint_errors(state, goal) < POSE_TOL))
+        return bool(np.all(pose_errors(self.qpos_of(state), goal) < SUCCESS_TOL))
 
 
 class DMCPointMass(DMCTask):

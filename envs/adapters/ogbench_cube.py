@@ -25,7 +25,7 @@ from typing import ClassVar
 import mujoco
 import numpy as np
 
-from envs.adapters.base import MujocoBenchmark
+from envs.adapters.base import MujocoBenchmark, benchmark_module
 from envs.base import MARKER_GROUP
 
 SUCCESS_RADIUS = 0.04  # ogbench CubeEnv._compute_successes
@@ -50,11 +50,9 @@ class OGBenchCube(MujocoBenchmark):
         super().__init__(**kwargs)
 
     def _build(self) -> None:
-        try:
-            import gymnasium as gym
-            import ogbench  # noqa: F401  (registers its envs)
-        except ImportError as e:
-            raise ImportError("OGBench cube needs the benchmarks extra: pip install '.[benchmarks]'") from e
+        import gymnasium as gym
+
+        benchmark_module("ogbench")  # registers its envs
         with warnings.catch_warnings():  # it builds float64 Box spaces; gymnasium warns on each
             warnings.filterwarnings("ignore", message=".*precision lowered")
             self._cube = gym.make(self.env_id, visualize_info=False, terminate_at_goal=False).unwrapped

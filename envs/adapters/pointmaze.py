@@ -22,7 +22,7 @@ from typing import ClassVar
 import mujoco
 import numpy as np
 
-from envs.adapters.base import MujocoBenchmark
+from envs.adapters.base import MujocoBenchmark, benchmark_module
 from envs.base import MARKER_GROUP
 
 SUCCESS_RADIUS = 0.45  # gymnasium-robotics maze envs: info["success"]
@@ -42,17 +42,10 @@ class PointMazeTask(MujocoBenchmark):
         self.camera_name = "top"
 
     def _build(self) -> None:
-        import contextlib
-        import io
-
         import gymnasium as gym
 
-        try:  # its import prints a notice about its Adroit envs (not used here) to stderr
-            with contextlib.redirect_stderr(io.StringIO()):
-                import gymnasium_robotics
-        except ImportError as e:
-            raise ImportError("PointMaze needs the benchmarks extra: pip install '.[benchmarks]'") from e
-        gym.register_envs(gymnasium_robotics)
+        # its import prints a notice about its Adroit envs (not used here) to stderr
+        gym.register_envs(benchmark_module("gymnasium_robotics", quiet=True))
         self._maze_env = gym.make(self.maze_id, continuing_task=True, render_mode=None).unwrapped
         self._point = self._maze_env.point_env
         self.model, self.data = self._point.model, self._point.data

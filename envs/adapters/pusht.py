@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from envs.adapters.base import BenchmarkTask
+from envs.adapters.base import BenchmarkTask, benchmark_module
 from envs.base import wrap_angle
 
 MAX_STEPS = 512  # actions a replay record holds (an episode plus the oracle's look-ahead)
@@ -45,11 +45,9 @@ class GymPushT(BenchmarkTask):
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def _build(self) -> None:
-        try:
-            import gym_pusht  # noqa: F401  (registers gym_pusht/PushT-v0)
-            import gymnasium as gym
-        except ImportError as e:
-            raise ImportError("gym-pusht needs the benchmarks extra: pip install '.[benchmarks]'") from e
+        import gymnasium as gym
+
+        benchmark_module("gym_pusht")  # registers gym_pusht/PushT-v0
         self._push = gym.make("gym_pusht/PushT-v0", obs_type="state", render_mode="rgb_array").unwrapped
         self._start = np.zeros(5)
         self._actions: list[np.ndarray] = []

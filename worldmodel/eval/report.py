@@ -97,3 +97,11 @@ def write_readme(path: Path, text: str, markers: tuple[str, str]) -> None:
         raise ValueError(f"{path} has no {begin} ... {end} markers to write the table between")
     head, rest = doc.split(begin, 1)
     path.write_text(head + begin + "\n" + text + end + rest.split(end, 1)[1])
+
+
+def publish_table(text: str, path: Path, readme: Path | None, markers: tuple[str, str]) -> None:
+    """A results table out: into ``path``, into ``readme`` between ``markers`` when given, printed."""
+    path.write_text(text)
+    if readme is not None:
+        write_readme(readme, text, markers)
+    print(text)
