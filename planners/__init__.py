@@ -8,7 +8,8 @@ Every planner has one signature (:class:`planners.base.PlanFn`)::
 
 with ``cost_fn: actions (S, L, A) -> cost (S,)``, lower is better. ``run_mpc`` runs any of them in
 an env; ``make_oracle_cost`` scores plans in the true simulator (the upper bound; imported on
-first use, since it needs the MuJoCo tasks of ``envs``); ``make_planner`` picks one by name.
+first use, since it needs the MuJoCo tasks of ``envs``); ``make_planner`` picks one by name; ``plan_policy`` executes (or refines with CEM) a
+learned policy's proposal carried by the cost.
 """
 
 from planners.base import CostFn, PlanFn, PlanResult
@@ -18,6 +19,7 @@ from planners.cmaes import CMAESConfig, plan_cmaes
 from planners.gradient import GDConfig, plan_gd
 from planners.mpc import EpisodeRecord, run_mpc
 from planners.mppi import MPPIConfig, plan_mppi
+from planners.policy import PolicyPlanConfig, plan_policy
 from planners.registry import PLANNERS, make_planner
 
 _ORACLE = ("make_oracle_cost", "make_oracle_rollout")
@@ -42,6 +44,7 @@ __all__ = [
     "MPPIConfig",
     "PlanFn",
     "PlanResult",
+    "PolicyPlanConfig",
     "make_oracle_cost",
     "make_oracle_rollout",
     "make_planner",
@@ -50,6 +53,7 @@ __all__ = [
     "plan_do_nothing",
     "plan_gd",
     "plan_mppi",
+    "plan_policy",
     "plan_random",
     "run_mpc",
 ]

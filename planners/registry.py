@@ -6,7 +6,8 @@ a planner function and its config.
 
 The budget (samples, elites, iterations) means the same for every sampling planner: CMA-ES takes
 ``samples`` as its population (diagonal covariance: linear cost in the plan's length), gradient
-descent as its restarts (at most 32). The baselines (``random``, ``do-nothing``) take a horizon only.
+descent as its restarts (at most 32). ``policy`` executes the cost's proposal (a world model's
+goal-conditioned policy; no budget), ``policy-cem`` starts CEM at this budget from it. The baselines (``random``, ``do-nothing``) take a horizon only.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from planners.cem import CEMConfig, plan_cem
 from planners.cmaes import CMAESConfig, plan_cmaes
 from planners.gradient import GDConfig, plan_gd
 from planners.mppi import MPPIConfig, plan_mppi
+from planners.policy import PolicyPlanConfig, plan_policy
 
-PlannerName = Literal["cem", "cmaes", "mppi", "gd"]
+PlannerName = Literal["cem", "cmaes", "mppi", "gd", "policy", "policy-cem"]
 PLANNERS: tuple[str, ...] = PlannerName.__args__
 BaselineName = Literal["random", "do-nothing"]
 BASELINES: tuple[str, ...] = BaselineName.__args__
@@ -49,4 +51,9 @@ def make_planner(
         return plan_gd, GDConfig(
             horizon=horizon, restarts=min(samples, MAX_GD_RESTARTS), iterations=iterations
         )
+    if name == "policy":
+        return plan_policy, PolicyPlanConfig(horizon)
+    if name == "policy-cem":
+        cem = CEMConfig(horizon=horizon, samples=samples, elites=elites, iterations=iterations)
+        return plan_policy, PolicyPlanConfig(horizon, refine=cem)
     raise ValueError(f"unknown planner {name!r}; choose one of {[*PLANNERS, *BASELINES]}")

@@ -72,6 +72,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert "notdata" in err  # a bad dataset is named
     err = one_line_error(capsys, ["eval", "--episodes", "abc"])
     assert "--episodes" in err and "abc" in err and "see wm eval --help" in err  # a bad flag value
+    err = one_line_error(capsys, ["info", str(tmp_path / "notdata")])
+    assert err.startswith("wm info: error:") and "notdata" in err
+    err = one_line_error(capsys, ["train-policy", "--model", str(tmp_path / "missing")])
+    assert err.startswith("wm train-policy: error:") and "missing" in err
     err = one_line_error(capsys, ["evall"])
     assert "evall" in err and "eval" in err.split("evall", 1)[1]  # the commands it knows
 
@@ -92,3 +96,25 @@ def test_the_installed_command_prints_one_line():
         res.stderr.strip().startswith("wm eval: error: unknown task 'nope'")
         and len(res.stderr.splitlines()) == 1
     )
+
+
+def test_info_summarises_a_dataset(tiny_pipeline, capsys):
+    import numpy as np
+
+    from worldmodel.data import LeRobotDataset
+
+    wm(["info", str(tiny_pipeline["data"]), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    ds = LeRobotDataset(tiny_pipeline["data"])
+    assert (summary["version"], summary["fps"], summary["episodes"], summary["frames"]) == ("v3.0", 20.0, 6, 6 * 41)
+    assert summary["cameras"] == {"observation.images.top": {"height": 32, "width": 32, "codec": "h264",
+                                                             "pix_fmt": "yuv420p"}}  # fmt: skip
+    state = summary["features"]["observation.state"]
+    assert state["names"] == ["x", "y", "vx", "vy"] and state["shape"] == [4]
+    np.testing.assert_allclose(state["stats"]["mean"], ds.columns["observation.state"].mean(0), atol=1e-5)
+    np.testing.assert_allclose(state["stats"]["max"], ds.columns["observation.state"].max(0), atol=1e-5)
+    assert summary["defaults"] == {"camera": "observation.images.top", "state": "observation.state",
+                                   "action": "action", "dataset_goals": True}  # fmt: skip
+    wm(["info", str(tiny_pipeline["data"])])
+    table = capsys.readouterr().out
+    assert "6 episodes, 246 frames" in table and "observation.images.top" in table and "32x32  h264" in table

@@ -58,7 +58,7 @@ def _trainer(name: str, fn):
         metrics = fn(cfg)
         if metrics:
             print(f"[{name}] " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-        print(f"[{name}] run directory: {cfg.out}")
+        print(f"[{name}] run directory: {getattr(cfg, 'out', None) or cfg.model}")
         return metrics
 
     return run
@@ -75,19 +75,23 @@ def _import_official(cfg: ImportOfficialConfig) -> Path:
 def commands() -> dict[str, tuple[type, object]]:
     """``wm`` sub-command -> (its config dataclass, the function that runs it)."""
     from envs.collect import CollectConfig
+    from worldmodel.data.info import InfoConfig, info
     from worldmodel.eval.compare import CompareConfig, compare
     from worldmodel.eval.protocol import EvalConfig, evaluate
     from worldmodel.pipeline import DemoConfig, demo
     from worldmodel.train.joint import TrainJointConfig, train_joint
+    from worldmodel.train.policy import TrainPolicyConfig, train_policy
     from worldmodel.train.predictor import TrainACConfig, train_ac
     from worldmodel.train.pretrain import PretrainConfig, pretrain
 
     return {
         "demo": (DemoConfig, demo),
         "collect": (CollectConfig, _collect),
+        "info": (InfoConfig, info),
         "pretrain": (PretrainConfig, _trainer("pretrain", pretrain)),
         "train-ac": (TrainACConfig, _trainer("train-ac", train_ac)),
         "train-joint": (TrainJointConfig, _trainer("train-joint", train_joint)),
+        "train-policy": (TrainPolicyConfig, _trainer("train-policy", train_policy)),
         "eval": (EvalConfig, evaluate),
         "compare": (CompareConfig, compare),
         "import-official": (ImportOfficialConfig, _import_official),

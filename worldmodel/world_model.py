@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from worldmodel.encoder import EncoderConfig, VideoEncoder, encode_frames, to_float_frames
+from worldmodel.encoder import EncoderConfig, VideoEncoder, encode_frames, pool_tokens, to_float_frames
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.readout.codec import StateCodec
 
@@ -74,11 +74,13 @@ class WorldModel:
         frameskip: int,
         readout=None,
         state_codec: StateCodec | None = None,
+        policy=None,
     ):
         self.encoder, self.predictor = encoder.eval(), predictor.eval()
         self.mean, self.std = mean, std
         self.pool, self.frameskip = pool, frameskip
         self.readout = readout  # the goal-state read-out (worldmodel.readout), or None
+        self.policy = policy  # the goal-conditioned policy (worldmodel.policy.GoalPolicy), or None
         self.state_codec = state_codec or StateCodec(predictor.cfg.state_dim)
         self.device = next(predictor.parameters()).device
         self.bf16 = False  # set True on CUDA: encoder and rollouts under bf16 autocast
@@ -114,7 +116,17 @@ class WorldModel:
             from worldmodel.readout.fit import readout_from_tensors
 
             readout = readout_from_tensors(spec.get("readout") or "ridge", load_file(str(found[0])), device)
-        return cls(encoder, predictor, mean, std, spec["pool"], spec["frameskip"], readout, codec)
+        return cls(
+            encoder,
+            predictor,
+            mean,
+            std,
+            spec["pool"],
+            spec["frameskip"],
+            readout,
+            codec,
+            load_policy(run, device),
+        )
 
     @classmethod
     def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
@@ -169,6 +181,16 @@ class WorldModel:
         return self.state_codec.decode(self.readout(z.flatten(1))), self.readout_trust
 
     @torch.no_grad()
+    def encode_and_read(self, frames: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
+        """``encode`` and ``read_state``'s states from one encoder pass: frames as in ``encode`` ->
+        (standardised pooled features (B, N, D), states (B, P))."""
+        if self.readout is None:
+            raise ValueError("this world model has no state read-out (train it with proprio states)")
+        full = encode_frames(self.encoder, self._frames(frames), 0)  # (B, grid*grid, D) or (B, 1, E)
+        z = full if self.encoder.cfg.embed_dim else pool_tokens(full, self.encoder.cfg.grid, self.pool)
+        return (z - self.mean) / self.std, self.state_codec.decode(self.readout(full.flatten(1)))
+
+    @torch.no_grad()
     def rollout(
         self, z0: Tensor, states0: Tensor | None, actions: Tensor, past_actions: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
@@ -178,9 +200,45 @@ class WorldModel:
             z, s = self.predictor.rollout(z0, s0, actions, past_actions)
         return z.float(), (None if s is None else self.state_codec.decode(s.float()))
 
+    @torch.no_grad()
+    def propose(
+        self, z0: Tensor, states0: Tensor | None, z_goal: Tensor, horizon: int, past_actions: Tensor | None = None,
+        goal_state: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The policy's plan: z0 (C, N, D), states0 (C, P), z_goal (N, D), goal_state (P,) (for a
+        policy trained with goal states: the read-out's decoding of the goal image) -> actions (L, A).
+
+        It acts on the last context frame, the predictor predicts the frame that action leads to,
+        and it acts again from there, ``horizon`` times (one rolled-out candidate)."""
+        if self.policy is None:
+            raise ValueError(
+                "this world model has no goal-conditioned policy: train one with wm train-policy"
+            )
+        z0, z_goal = z0.to(self.device), z_goal.to(self.device)
+        states0 = None if states0 is None else states0.to(self.device, torch.float32)
+        with_state = bool(self.policy.cfg.state_dim) and states0 is not None
+        z, s, goal = (
+            z0[-1],
+            (states0[-1] if with_state else None),
+            z_goal.flatten()[None],
+        )  # (N, D), (P,), (1, F)
+        enc_goal = None
+        if self.policy.cfg.goal_state and goal_state is not None:
+            enc_goal = self.state_codec.encode(goal_state.to(self.device, torch.float32)[None])  # (1, E)
+        acts: list[Tensor] = []
+        for h in range(horizon):
+            enc = self.state_codec.encode(s[None]) if s is not None else None  # (1, E)
+            acts.append(self.policy(z.flatten()[None], goal, enc, enc_goal)[0])  # (A,)
+            if h + 1 < horizon:
+                pred, states = self.rollout(
+                    z0, states0, torch.stack(acts)[None], past_actions
+                )  # (1, h+1, N, D)
+                z, s = pred[0, -1], (states[0, -1] if with_state and states is not None else None)
+        return torch.stack(acts)  # (L, A)
+
     @staticmethod
     def distance(pred: Tensor, goal: Tensor, metric: str = "l2") -> Tensor:
-        """pred (S, N, D), goal (N, D) -> (S,): mean over tokens and dims."""
+        """pred (..., N, D), goal (N, D) -> (...,): mean over tokens and dims (e.g. (S, N, D) -> (S,))."""
         diff = pred - goal
         if metric == "l1":
             return diff.abs().mean(dim=(-2, -1))
@@ -189,19 +247,29 @@ class WorldModel:
         raise ValueError(f"unknown metric {metric!r}; use 'l1' or 'l2'")
 
 
+#: which predicted steps the planning cost scores (``make_latent_goal_cost``'s ``steps``)
+COST_STEPS = ("final", "all")
+
+
 def make_latent_goal_cost(
     model: WorldModel, z0: Tensor, states0: Tensor | None, z_goal: Tensor, *, metric: str = "l2",
     goal_state: Tensor | None = None, state_weight: float = 0.0, past_actions: Tensor | None = None,
-    state_dims: Tensor | None = None,
+    state_dims: Tensor | None = None, steps: str = "final", policy_goal_state: Tensor | None = None,
 ) -> CostFn:  # fmt: skip
     """The planner's cost: actions (S, H, A) -> (S,), lower is better.
 
     z0 (C, N, D) context features and states0 (C, P) of the current observation(s), z_goal (N, D)
-    the goal image's features; ``goal_state`` (P,) with ``state_weight`` > 0 adds a proprio term:
+    the goal image's features. With the model's goal-conditioned policy, the cost carries
+    ``cost.proposal(L) -> (L, A)``: the policy's plan (``WorldModel.propose``; ``policy_goal_state``
+    (P,) for a policy trained with goal states), which the policy planners start from. ``goal_state`` (P,) with ``state_weight`` > 0 adds a proprio term:
     the L1 distance of the predicted final state to it, per dimension weighted by ``state_dims``
     (P,) (default all 1; e.g. the state read-out's trust weights for a goal state decoded from the
-    goal image).
+    goal image). ``steps`` final: the distance of the plan's last predicted step; all: the mean
+    over its H predicted steps (a plan that reaches the goal early and stays there is preferred to
+    one that only passes through it at the end).
     """
+    if steps not in COST_STEPS:
+        raise ValueError(f"unknown cost steps {steps!r}; use one of {', '.join(COST_STEPS)}")
     if state_weight and (goal_state is None or not model.uses_state):
         raise ValueError("a proprio term needs goal_state and a predictor trained with states")
     z0, z_goal = z0.to(model.device), z_goal.to(model.device)
@@ -213,11 +281,37 @@ def make_latent_goal_cost(
     def cost(actions: Tensor) -> Tensor:
         acts = actions.to(model.device, torch.float32)
         pred, states = model.rollout(z0, states0, acts, past_actions)  # (S, H, N, D), (S, H, P)
-        c = model.distance(pred[:, -1], z_goal, metric)
+        if steps == "final":
+            pred, states = pred[:, -1:], (None if states is None else states[:, -1:])
+        c = model.distance(pred, z_goal, metric)  # (S, H') over the scored steps
         if state_weight:
             w = torch.ones_like(goal_state) if state_dims is None else state_dims
-            err = model.state_codec.difference(states[:, -1], goal_state)  # (S, P), angles wrapped
+            err = model.state_codec.difference(states, goal_state)  # (S, H', P), angles wrapped
             c = c + state_weight * (err * w).sum(dim=-1) / w.sum().clamp_min(1e-8)
-        return c.to(actions.device, actions.dtype)
+        return c.mean(dim=1).to(actions.device, actions.dtype)
 
+    if model.policy is not None:  # the amortised guess the policy planners start from (planners.policy)
+
+        def proposal(horizon: int) -> Tensor:
+            return model.propose(z0, states0, z_goal, horizon, past_actions, policy_goal_state).cpu()
+
+        cost.proposal = proposal
     return cost
+
+
+#: a world-model run's goal-conditioned policy (``wm train-policy``)
+POLICY_FILES = ("policy.safetensors", "policy.json")
+
+
+def load_policy(run: Path | str, device: str | torch.device = "cpu"):
+    """The run's ``GoalPolicy`` (eval mode, no grad), or None when it has none."""
+    from worldmodel.policy import GoalPolicy, PolicyConfig
+
+    weights, spec = (Path(run) / f for f in POLICY_FILES)
+    if not weights.exists():
+        return None
+    if not spec.exists():
+        raise FileNotFoundError(f"{spec} missing beside {weights.name}: rerun wm train-policy")
+    policy = GoalPolicy(PolicyConfig(**json.loads(spec.read_text())["policy"]))
+    policy.load_state_dict(load_file(str(weights)))
+    return policy.to(device).eval().requires_grad_(False)

@@ -9,7 +9,8 @@ The protocol of DESIGN.md by default: ``episodes`` x ``seeds`` episodes per row 
 (25) env steps later in the same episode; ``moved`` goals are dataset goals that the task's own
 success test fails at the start and at every step of doing nothing from it (on pushing: the block
 has to be moved), so the do-nothing row scores 0 on them by construction; ``random`` goals are drawn by the task; a 50-env-step
-budget, action block 5, horizon 5 (the whole plan executed, then re-plan), CEM 300/30/30.
+budget, action block 5, horizon 5 (the whole plan executed, then re-plan; ``execute`` executes fewer
+model steps per plan), CEM 300/30/30.
 Every row (world model, true-simulator oracle, random, do-nothing) runs on the same starts and
 goals. Success is read from the simulator after each episode, never by a planner.
 
@@ -49,7 +50,7 @@ ProtocolName = Literal["ours", "lewm"]
 PROTOCOLS: dict[str, dict] = {
     "ours": {},
     "lewm": {"episodes": 50, "seeds": (42,), "goals": ("dataset",), "goal_offset": 25, "budget": 50,
-             "samples": 300, "iterations": 30, "elites": 30, "horizon": 5, "action_block": 5},
+             "samples": 300, "iterations": 30, "elites": 30, "horizon": 5, "action_block": 5, "execute": None},
 }  # fmt: skip
 RECORDED_GOALS = ("dataset", "moved")  # goal modes drawn from recorded episodes
 MOVED_DRAWS = 1000  # moved goals: draws per episode before giving up
@@ -76,6 +77,8 @@ class EvalConfig:
     rows: tuple[Row, ...] = ("model", "model-latent", "oracle", "random", "do-nothing")
     """model: latent + proprio cost (see --goal-state); model-latent: the latent distance alone"""
     planner: PlannerName = "cem"
+    """policy: the world model's goal-conditioned policy (wm train-policy) rolled through its
+    predictor, one candidate per re-plan; policy-cem: CEM at this budget started from it"""
     samples: int = CEMConfig.samples
     """candidates per iteration (CMA-ES population, GD restarts)"""
     elites: int = CEMConfig.elites
@@ -84,6 +87,8 @@ class EvalConfig:
     """model steps per plan"""
     action_block: int = 5
     """env steps per model step"""
+    execute: int | None = None
+    """model steps of each plan executed before re-planning (default: the whole horizon)"""
     budget: int = 50
     """env steps per episode"""
     goal_offset: int = 25
@@ -93,6 +98,9 @@ class EvalConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     metric: Literal["l1", "l2"] = "l2"
     """latent distance of the world-model cost"""
+    cost_steps: Literal["final", "all"] = "final"
+    """which predicted steps the world-model cost scores: the plan's final one, or the mean over
+    all of its steps (reach the goal early and stay)"""
     goal_state: Literal["decoded", "recorded", "none"] = "decoded"
     """goal proprio for the model row: decoded from the goal image by the model's learned read-out
     (image-only planning); recorded with a dataset goal frame, scored on the same dims the read-out
@@ -241,13 +249,19 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         z_goal = wm.encode(goal_img[None])[0]
         term = "none" if row == "model-latent" else cfg.goal_state
         gs, dims, weight = goal_term(wm, goal_img, goal_state, term, cfg, task.state_names)
+        policy_gs = None  # a policy trained with goal states: the read-out's, on the model row only
+        if wm.policy is not None and wm.policy.cfg.goal_state and cfg.planner.startswith("policy"):
+            if row == "model-latent":
+                raise ValueError(f"{cfg.model}'s policy was trained with goal states (the read-out's): "
+                                 "plan with it on the model row, not model-latent (the latent alone)")  # fmt: skip
+            policy_gs = wm.read_state(goal_img[None])[0][0]
 
         def make_cost(env):
             obs = env.unwrapped.observe()
             z0 = wm.encode(obs["pixels"][None])
             s0 = torch.as_tensor(obs["state"][None], dtype=torch.float32)
             return make_latent_goal_cost(wm, z0, s0, z_goal, metric=cfg.metric, goal_state=gs, state_weight=weight,
-                                         state_dims=dims)  # fmt: skip
+                                         state_dims=dims, steps=cfg.cost_steps, policy_goal_state=policy_gs)  # fmt: skip
     elif row == "oracle":
         oracle = make_oracle_cost(env, cfg.action_block)
 
@@ -266,7 +280,7 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         cands = random_candidates(cfg.pair_candidates, cfg.horizon, wm.action_dim, g)
         order = candidate_order(make_cost(env), make_oracle_cost(env, cfg.action_block), cands)
     gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
-    rec = run_mpc(env, make_cost, plan_fn, pcfg, budget_steps=cfg.budget, action_block=cfg.action_block,
+    rec = run_mpc(env, make_cost, plan_fn, pcfg, budget_steps=cfg.budget, execute=cfg.execute, action_block=cfg.action_block,
                   generator=gen, record=video is not None)  # fmt: skip
     hist = [h.numpy() for h in rec.cost_histories if len(h)]
     out = {
@@ -353,6 +367,15 @@ def evaluate(cfg: EvalConfig) -> dict:
     goal_dim_mask(task_state_names(task_id), cfg.goal_dims)  # bad names raise before any work
     if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
         raise ValueError("the 'model' rows need --model (a train-ac run); or drop them with --rows")
+    if cfg.planner.startswith("policy"):
+        if "oracle" in cfg.rows:
+            raise ValueError(f"--planner {cfg.planner} plans with the world model's policy, which the oracle row "
+                             "has not: drop oracle from --rows (or run it with another planner)")  # fmt: skip
+        from worldmodel.world_model import POLICY_FILES
+
+        if cfg.model is not None and not (Path(cfg.model) / POLICY_FILES[0]).exists():
+            raise ValueError(f"--planner {cfg.planner}: {cfg.model} has no goal-conditioned policy; "
+                             f"train one with wm train-policy --model {cfg.model}")  # fmt: skip
     if cfg.model is not None and (Path(cfg.model) / "world_model.json").exists():
         skip = json.loads((Path(cfg.model) / "world_model.json").read_text())["frameskip"]
         if skip != cfg.action_block:
@@ -365,6 +388,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         )
     if cfg.episodes < 1 or not cfg.seeds:
         raise ValueError("need episodes >= 1 and at least one seed")
+    if cfg.execute is not None and not 1 <= cfg.execute <= cfg.horizon:
+        raise ValueError(f"--execute must be in [1, --horizon {cfg.horizon}], got {cfg.execute}")
     out = cfg.out or Path("runs") / time.strftime(f"eval-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
