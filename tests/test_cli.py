@@ -106,7 +106,12 @@ def test_info_summarises_a_dataset(tiny_pipeline, capsys):
     wm(["info", str(tiny_pipeline["data"]), "--json"])
     summary = json.loads(capsys.readouterr().out)
     ds = LeRobotDataset(tiny_pipeline["data"])
-    assert (summary["version"], summary["fps"], summary["episodes"], summary["frames"]) == ("v3.0", 20.0, 6, 6 * 41)
+    assert (summary["version"], summary["fps"], summary["episodes"], summary["frames"]) == (
+        "v3.0",
+        20.0,
+        6,
+        6 * 41,
+    )
     assert summary["cameras"] == {"observation.images.top": {"height": 32, "width": 32, "codec": "h264",
                                                              "pix_fmt": "yuv420p"}}  # fmt: skip
     state = summary["features"]["observation.state"]

@@ -55,7 +55,9 @@ def summarize(root: Path | str) -> dict:
         col = ds.columns.get(key)
         if col is not None and np.issubdtype(col.dtype, np.number) and len(col):
             x = col.reshape(len(col), -1).astype(np.float64)
-            entry["stats"] = {s: getattr(np, s)(x, axis=0).round(6).tolist() for s in ("min", "mean", "std", "max")}
+            entry["stats"] = {
+                s: getattr(np, s)(x, axis=0).round(6).tolist() for s in ("min", "mean", "std", "max")
+            }
         features[key] = entry
     lengths = ds.lengths.astype(int)
     return {
@@ -64,7 +66,11 @@ def summarize(root: Path | str) -> dict:
         "fps": ds.fps,
         "episodes": ds.num_episodes,
         "frames": ds.num_frames,
-        "episode_length": {"min": int(lengths.min()), "mean": float(lengths.mean()), "max": int(lengths.max())},
+        "episode_length": {
+            "min": int(lengths.min()),
+            "mean": float(lengths.mean()),
+            "max": int(lengths.max()),
+        },
         "cameras": cameras,
         "features": features,
         "defaults": {
@@ -95,7 +101,7 @@ def render(summary: dict) -> str:
         out.append("  (none)")
     out += ["", "features:                          dtype     shape   per-dim min / mean / std / max"]
     for key, f in summary["features"].items():
-        out.append(f"  {key:<32} {f['dtype']:<9} {str(tuple(f['shape'])):<7}")
+        out.append(f"  {key:<32} {f['dtype']:<9} {tuple(f['shape'])!s:<7}")
         stats, names = f.get("stats"), f.get("names") or []
         dims = len(stats["mean"]) if stats else 0
         for d in range(min(dims, 12)):
