@@ -195,3 +195,29 @@ def test_moved_goals_evaluate_and_report_any_step_success(tiny_pipeline, tmp_pat
     assert "any-step success" in (tmp_path / "mv" / "results.md").read_text()
     with pytest.raises(ValueError, match="moved goals need --data"):
         evaluate(small(tiny_pipeline, tmp_path / "n", model=None, rows=("oracle",), goals=("moved",)))
+
+
+def test_eval_offline_measures_prediction_and_planning_without_a_simulator(tiny_pipeline, tmp_path):
+    from worldmodel.eval.offline import PREDICTORS, EvalOfflineConfig, evaluate_offline
+
+    cfg = EvalOfflineConfig(model=tiny_pipeline["ac"], horizon=2, anchors=6, plans=3, samples=8, elites=2,
+                            iterations=2, videos=2, out=tmp_path / "o", threads=1, progress=False)  # fmt: skip
+    res = evaluate_offline(cfg)
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert saved == json.loads(json.dumps(res)) and saved["anchors"] == 6
+    for name in ("latent error (mean squared)", "proprio error (state head)", "read-out of the predicted frame"):
+        curves = saved["open_loop"][name]
+        assert set(curves) == set(PREDICTORS) and all(len(v) == 2 for v in curves.values())
+        assert isinstance(saved["beats_copy_last"][name], bool)
+    # copy-last is exact at no horizon on a moving ball: its error grows from h=1 to h=2
+    copy = saved["open_loop"]["proprio error (state head)"]["copy-last"]
+    assert 0 < copy[0] < copy[1]
+    plan = saved["planning"]
+    assert set(plan["first_block_error"]) == {"plan", "box centre", "random"}
+    assert set(plan["final_state_error"]) == {"plan", "start state"}
+    assert "beats copy-last at every horizon" in (tmp_path / "o" / "results.md").read_text()
+    assert (tmp_path / "o" / "horizons.png").exists() and len(list((tmp_path / "o").glob("open_loop_*.mp4"))) == 2
+    with pytest.raises(ValueError, match="horizon and anchors must be >= 1"):
+        evaluate_offline(replace(cfg, horizon=0))
+    with pytest.raises(ValueError, match="no episode is longer than 1000 frames"):
+        evaluate_offline(replace(cfg, horizon=199, out=tmp_path / "p"))

@@ -77,6 +77,7 @@ def commands() -> dict[str, tuple[type, object]]:
     from envs.collect import CollectConfig
     from worldmodel.data.info import InfoConfig, info
     from worldmodel.eval.compare import CompareConfig, compare
+    from worldmodel.eval.offline import EvalOfflineConfig, evaluate_offline
     from worldmodel.eval.protocol import EvalConfig, evaluate
     from worldmodel.pipeline import DemoConfig, demo
     from worldmodel.train.joint import TrainJointConfig, train_joint
@@ -93,6 +94,7 @@ def commands() -> dict[str, tuple[type, object]]:
         "train-joint": (TrainJointConfig, _trainer("train-joint", train_joint)),
         "train-policy": (TrainPolicyConfig, _trainer("train-policy", train_policy)),
         "eval": (EvalConfig, evaluate),
+        "eval-offline": (EvalOfflineConfig, evaluate_offline),
         "compare": (CompareConfig, compare),
         "import-official": (ImportOfficialConfig, _import_official),
     }

@@ -81,6 +81,14 @@ def default_features() -> dict[str, dict]:
     }
 
 
+def feature_names(feature: dict) -> list[str] | None:
+    """A vector feature's per-dim names: a list, or LeRobot's ``{"motors": [...]}`` form; None without."""
+    names = feature.get("names")
+    if isinstance(names, dict):
+        names = next(iter(names.values()), None)
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
 def video_keys(features: dict[str, dict]) -> list[str]:
     return [k for k, f in features.items() if f.get("dtype") == "video"]
 

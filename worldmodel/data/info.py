@@ -51,7 +51,7 @@ def summarize(root: Path | str) -> dict:
     for key, feat in ds.features.items():
         if key in ds.video_keys or key in fmt.DEFAULT_FEATURE_KEYS:
             continue
-        entry = {"dtype": feat["dtype"], "shape": list(feat["shape"]), "names": _names(feat)}
+        entry = {"dtype": feat["dtype"], "shape": list(feat["shape"]), "names": fmt.feature_names(feat)}
         col = ds.columns.get(key)
         if col is not None and np.issubdtype(col.dtype, np.number) and len(col):
             x = col.reshape(len(col), -1).astype(np.float64)
@@ -80,13 +80,6 @@ def summarize(root: Path | str) -> dict:
             "dataset_goals": PHYSICS_KEY in ds.features,
         },
     }
-
-
-def _names(feat: dict) -> list[str] | None:
-    names = feat.get("names")
-    if isinstance(names, dict):  # LeRobot's {"motors": [...]} form
-        names = next(iter(names.values()), None)
-    return list(names) if isinstance(names, list) else None
 
 
 def render(summary: dict) -> str:

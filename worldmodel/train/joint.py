@@ -255,5 +255,5 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
                                            progress=loop.progress)  # fmt: skip
             zeros, ones = [0.0] * cfg.embed_dim, [1.0] * cfg.embed_dim  # the predictor sees raw embeddings
             export_world_model(pred_w, pcfg, run, encoder_run=run, mean=zeros, std=ones, pool=0,
-                               frameskip=cfg.frameskip, codec=codec, readout=readout)  # fmt: skip
+                               frameskip=cfg.frameskip, codec=codec, readout=readout, features=full.features)  # fmt: skip
     return metrics

@@ -303,7 +303,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
                                            mlp_steps=cfg.readout_steps, progress=loop.progress)  # fmt: skip
             export_world_model(weights, pcfg, run, encoder_run=cfg.encoder, mean=store.meta["mean"],
                                std=store.meta["std"], pool=cfg.pool, frameskip=cfg.frameskip, codec=codec,
-                               readout=readout)  # fmt: skip
+                               readout=readout, features=full.features)  # fmt: skip
     return metrics
 
 
@@ -331,11 +331,14 @@ def frozen_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, run
 
 def export_world_model(
     weights: dict[str, torch.Tensor], pcfg: PredictorConfig, run: Path, *, encoder_run: Path, mean: list[float],
-    std: list[float], pool: int, frameskip: int, codec: StateCodec, readout=None,
+    std: list[float], pool: int, frameskip: int, codec: StateCodec, readout=None, features: dict | None = None,
 ) -> None:  # fmt: skip
     """Write what ``WorldModel.load`` reads: ``predictor.safetensors``, the read-out and
     ``world_model.json`` (the encoder run, the feature standardisation the predictor saw, pooling,
-    frameskip, the state encoding)."""
+    frameskip, the state encoding, and the names of the dataset's state and action dims from its
+    ``features``)."""
+    from worldmodel.data.format import feature_names
+
     from safetensors.torch import save_file
 
     save_file(weights, str(run / "predictor.safetensors"))
@@ -351,5 +354,7 @@ def export_world_model(
         "state_dim": codec.dim,
         "state_angles": list(codec.angles),
         "readout": None if readout is None else readout_kind(readout),
+        "state_names": feature_names((features or {}).get("observation.state", {})),
+        "action_names": feature_names((features or {}).get("action", {})),
     }
     (run / "world_model.json").write_text(json.dumps(spec))
