@@ -205,7 +205,11 @@ def test_eval_offline_measures_prediction_and_planning_without_a_simulator(tiny_
     res = evaluate_offline(cfg)
     saved = json.loads((tmp_path / "o" / "results.json").read_text())
     assert saved == json.loads(json.dumps(res)) and saved["anchors"] == 6
-    for name in ("latent error (mean squared)", "proprio error (state head)", "read-out of the predicted frame"):
+    for name in (
+        "latent error (mean squared)",
+        "proprio error (state head)",
+        "read-out of the predicted frame",
+    ):
         curves = saved["open_loop"][name]
         assert set(curves) == set(PREDICTORS) and all(len(v) == 2 for v in curves.values())
         assert isinstance(saved["beats_copy_last"][name], bool)
@@ -216,7 +220,9 @@ def test_eval_offline_measures_prediction_and_planning_without_a_simulator(tiny_
     assert set(plan["first_block_error"]) == {"plan", "box centre", "random"}
     assert set(plan["final_state_error"]) == {"plan", "start state"}
     assert "beats copy-last at every horizon" in (tmp_path / "o" / "results.md").read_text()
-    assert (tmp_path / "o" / "horizons.png").exists() and len(list((tmp_path / "o").glob("open_loop_*.mp4"))) == 2
+    assert (tmp_path / "o" / "horizons.png").exists() and len(
+        list((tmp_path / "o").glob("open_loop_*.mp4"))
+    ) == 2
     with pytest.raises(ValueError, match="horizon and anchors must be >= 1"):
         evaluate_offline(replace(cfg, horizon=0))
     with pytest.raises(ValueError, match="no episode is longer than 1000 frames"):

@@ -115,7 +115,12 @@ def test_a_robot_recording_is_described_trained_and_judged_offline(tmp_path, cap
     res = json.loads((out / "results.json").read_text())
     assert res["episodes"] == "held-out" and res["anchors"] == 8
     latent = res["open_loop"]["latent error (mean squared)"]
-    assert set(latent) == {"model", "copy-last", "constant-velocity"} and all(len(v) == 2 for v in latent.values())
-    assert res["planning"]["first_block_error"]["plan"] >= 0 and "start state" in res["planning"]["final_state_error"]
+    assert set(latent) == {"model", "copy-last", "constant-velocity"} and all(
+        len(v) == 2 for v in latent.values()
+    )
+    assert (
+        res["planning"]["first_block_error"]["plan"] >= 0
+        and "start state" in res["planning"]["final_state_error"]
+    )
     assert (out / "open_loop_0.mp4").exists() and (out / "horizons.png").exists()
     assert len(episodes) == 4

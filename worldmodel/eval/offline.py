@@ -79,7 +79,9 @@ def _starts(ds, held: list[int] | None, span: int, back: int, n: int, rng) -> li
     pool = [(p, t) for p in range(ds.num_episodes) if held is None or int(ds.episode_index[p]) in held
             for t in range(back, int(ds.lengths[p]) - span)]  # fmt: skip
     if not pool:
-        raise ValueError(f"no episode is longer than {back + span} frames (horizon x frameskip, plus one model step)")
+        raise ValueError(
+            f"no episode is longer than {back + span} frames (horizon x frameskip, plus one model step)"
+        )
     pick = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
     return [pool[i] for i in np.sort(pick)]
 
@@ -99,10 +101,14 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     ds = LeRobotDataset(data, episodes=held, check_videos=False)
     held = None  # the dataset holds the held-out episodes only
     key, k, H = ds.video_keys[0], wm.frameskip, cfg.horizon
-    states_all = ds.columns["observation.state"].astype(np.float32) if "observation.state" in ds.columns else None
+    states_all = (
+        ds.columns["observation.state"].astype(np.float32) if "observation.state" in ds.columns else None
+    )
     actions_all = ds.columns["action"].astype(np.float32)
     if actions_all.shape[1] * k != wm.action_dim:
-        raise ValueError(f"{data}: {actions_all.shape[1]}-D actions x frameskip {k} != the model's {wm.action_dim}")
+        raise ValueError(
+            f"{data}: {actions_all.shape[1]}-D actions x frameskip {k} != the model's {wm.action_dim}"
+        )
     codec, uses_state = wm.state_codec, wm.uses_state and states_all is not None
     rng = np.random.default_rng(cfg.seed)
     out = cfg.out or Path("runs") / time.strftime("eval-offline-%Y%m%d-%H%M%S")
@@ -148,7 +154,11 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
                 st[p].append(state_err(g, s[2:]))
         if len(examples) < cfg.videos:
             examples.append((pos, t, s, None if pstates is None else pstates[0].cpu().numpy()))
-    tables = {"latent error (mean squared)": lat, "proprio error (state head)": st, "read-out of the predicted frame": dec}
+    tables = {
+        "latent error (mean squared)": lat,
+        "proprio error (state head)": st,
+        "read-out of the predicted frame": dec,
+    }
     curves = {name: {p: np.mean(v, axis=0) for p, v in m.items() if v} for name, m in tables.items()}
     curves = {name: c for name, c in curves.items() if c}
 
@@ -229,7 +239,9 @@ def _markdown(r: dict) -> str:
     H = r["horizon"]
     lines = [f"# {r['model']} on {r['data']} ({r['episodes']} episodes, {r['anchors']} starts, "
              f"h in model steps of {r['frameskip']} env steps)", ""]  # fmt: skip
-    rows = [[f"{name}: {p}", *(f"{x:.4f}" for x in v)] for name, c in r["open_loop"].items() for p, v in c.items()]
+    rows = [
+        [f"{name}: {p}", *(f"{x:.4f}" for x in v)] for name, c in r["open_loop"].items() for p, v in c.items()
+    ]
     lines.append(markdown_table(["measure", *(f"h={h}" for h in range(1, H + 1))], rows))
     for name, ok in r["beats_copy_last"].items():
         lines.append(f"\n{name}: the model beats copy-last at every horizon: {'yes' if ok else 'no'}")
@@ -278,17 +290,23 @@ def _video_frames(frames: np.ndarray, recorded: np.ndarray, predicted: np.ndarra
     for step in range(H + 1):
         fig, ax = plt.subplots(figsize=(3.2, 2.56), dpi=50)
         for d in range(P):
-            line = ax.plot(np.arange(step + 1), recorded[: step + 1, d], label=names[d] if d < len(names) else f"[{d}]")
+            line = ax.plot(
+                np.arange(step + 1), recorded[: step + 1, d], label=names[d] if d < len(names) else f"[{d}]"
+            )
             if step:
                 ax.plot(np.arange(1, step + 1), predicted[:step, d], "--", color=line[0].get_color())
         ax.set_xlim(0, H)
-        ax.set_ylim(float(min(recorded.min(), predicted.min())) - 0.1, float(max(recorded.max(), predicted.max())) + 0.1)
+        ax.set_ylim(
+            float(min(recorded.min(), predicted.min())) - 0.1,
+            float(max(recorded.max(), predicted.max())) + 0.1,
+        )
         ax.legend(fontsize=5, loc="upper left")
         fig.canvas.draw()
         chart = np.asarray(fig.canvas.buffer_rgba())[..., :3]
         plt.close(fig)
         img = upscale(frames[step], max(1, chart.shape[0] // frames.shape[1]))
         h = max(img.shape[0], chart.shape[0])
-        pad = lambda a: np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0)))  # noqa: E731
-        both = np.concatenate([pad(img), pad(chart)], axis=1)
+        both = np.concatenate(
+            [np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))) for a in (img, chart)], axis=1
+        )
         yield both[: both.shape[0] // 2 * 2, : both.shape[1] // 2 * 2]

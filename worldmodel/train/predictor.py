@@ -337,9 +337,9 @@ def export_world_model(
     ``world_model.json`` (the encoder run, the feature standardisation the predictor saw, pooling,
     frameskip, the state encoding, and the names of the dataset's state and action dims from its
     ``features``)."""
-    from worldmodel.data.format import feature_names
-
     from safetensors.torch import save_file
+
+    from worldmodel.data.format import feature_names
 
     save_file(weights, str(run / "predictor.safetensors"))
     if readout is not None:
