@@ -12,13 +12,16 @@ What people look for sits at the top:
   rollouts);
 - ``world_model``: ``WorldModel`` (a finished ``wm train-ac`` or ``wm train-joint`` run) and ``make_latent_goal_cost``,
   the only way a world model reaches a planner;
+- ``policy``: ``GoalPolicy``, the goal-conditioned policy on a world model's latents (the
+  amortised planner, ``wm train-policy``);
 - ``official``: official V-JEPA 2 / 2-AC checkpoints in these modules.
 
 Below them: ``nn`` (transformer blocks, RoPE, global-batch BatchNorm), ``jepa`` (the training
 objectives: masked pretraining, the end-to-end world model (``joint``), masks, SIGReg),
-``readout`` (the goal-state read-out), ``data`` (LeRobot datasets, clips, frame cache, video,
-stored features), ``train`` (the three trainers on one skeleton), ``eval`` (the protocol,
-executors, paired comparison, statistics, reports, the cost landscape), ``pipeline`` (what
+``readout`` (the goal-state read-out), ``data`` (LeRobot datasets, ``wm info``, clips, frame
+cache, video, stored features), ``train`` (the trainers on one skeleton, and the policy's fit),
+``eval`` (the protocol, the offline evaluation, executors, paired comparison, statistics,
+reports, the cost landscape), ``pipeline`` (what
 ``wm demo`` and the benchmark share) and ``cli`` (the ``wm`` command).
 
 The names below are importable from ``worldmodel`` directly; each is loaded on first use, so
