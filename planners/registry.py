@@ -7,7 +7,7 @@ a planner function and its config.
 The budget (samples, elites, iterations) means the same for every sampling planner: CMA-ES takes
 ``samples`` as its population (diagonal covariance: linear cost in the plan's length), gradient
 descent as its restarts (at most 32). ``policy`` executes the cost's proposal (a world model's
-goal-conditioned policy; no budget), ``policy-cem`` starts CEM at this budget from it. The baselines (``random``, ``do-nothing``) take a horizon only.
+goal-conditioned policy; no budget), ``policy-cem`` runs CEM at this budget with it as the starting mean (and first sample). The baselines (``random``, ``do-nothing``) take a horizon only.
 """
 
 from __future__ import annotations

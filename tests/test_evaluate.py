@@ -223,7 +223,10 @@ def test_eval_offline_measures_prediction_and_planning_without_a_simulator(tiny_
     assert (tmp_path / "o" / "horizons.png").exists() and len(
         list((tmp_path / "o").glob("open_loop_*.mp4"))
     ) == 2
-    with pytest.raises(ValueError, match="horizon and anchors must be >= 1"):
+    with pytest.raises(ValueError, match="horizon, anchors and threads must be >= 1"):
         evaluate_offline(replace(cfg, horizon=0))
-    with pytest.raises(ValueError, match="no episode is longer than 1000 frames"):
+    with pytest.raises(ValueError, match="elites must be in"):  # before any work
+        evaluate_offline(replace(cfg, elites=99, out=tmp_path / "q"))
+    assert not (tmp_path / "q").exists()
+    with pytest.raises(ValueError, match="no held-out episode is longer than 1000 frames"):
         evaluate_offline(replace(cfg, horizon=199, out=tmp_path / "p"))

@@ -62,9 +62,12 @@ class GoalPolicy(nn.Module):
         parts = [z, z_goal - z]
         if self.cfg.state_dim:
             if states is None or (self.cfg.goal_state and goal_states is None):
-                raise ValueError(
-                    "this policy was trained with proprio states" + " and goal states" * self.cfg.goal_state
+                extra = (
+                    " and goal states (pass the read-out's state of the goal image)"
+                    if self.cfg.goal_state
+                    else ""
                 )
+                raise ValueError("this policy was trained with proprio states" + extra)
             parts += [states] + ([goal_states - states] if self.cfg.goal_state else [])
         return torch.cat(parts, dim=-1).float()
 

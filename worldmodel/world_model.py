@@ -116,17 +116,13 @@ class WorldModel:
             from worldmodel.readout.fit import readout_from_tensors
 
             readout = readout_from_tensors(spec.get("readout") or "ridge", load_file(str(found[0])), device)
-        return cls(
-            encoder,
-            predictor,
-            mean,
-            std,
-            spec["pool"],
-            spec["frameskip"],
-            readout,
-            codec,
-            load_policy(run, device),
-        )
+        policy = load_policy(run, device)
+        if policy is not None and (policy.cfg.action_dim, policy.cfg.state_dim) != (
+            predictor.cfg.action_dim, policy.cfg.state_dim and codec.encoded_dim):  # fmt: skip
+            raise ValueError(f"{run}: its policy was trained for another world model (its action or state size "
+                             "differs): rerun wm train-policy")  # fmt: skip
+        pool, skip = spec["pool"], spec["frameskip"]
+        return cls(encoder, predictor, mean, std, pool, skip, readout, codec, policy)
 
     @classmethod
     def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
@@ -217,11 +213,11 @@ class WorldModel:
         z0, z_goal = z0.to(self.device), z_goal.to(self.device)
         states0 = None if states0 is None else states0.to(self.device, torch.float32)
         with_state = bool(self.policy.cfg.state_dim) and states0 is not None
-        z, s, goal = (
-            z0[-1],
-            (states0[-1] if with_state else None),
-            z_goal.flatten()[None],
-        )  # (N, D), (P,), (1, F)
+        z, s = z0[-1], (states0[-1] if with_state else None)  # (N, D), (P,)
+        goal = z_goal.flatten()[None]  # (1, F)
+        if goal.shape[1] != self.policy.cfg.feat_dim:
+            raise ValueError(f"the policy takes {self.policy.cfg.feat_dim} features per frame, this world model "
+                             f"gives {goal.shape[1]}: rerun wm train-policy")  # fmt: skip
         enc_goal = None
         if self.policy.cfg.goal_state and goal_state is not None:
             enc_goal = self.state_codec.encode(goal_state.to(self.device, torch.float32)[None])  # (1, E)
@@ -264,7 +260,7 @@ def make_latent_goal_cost(
     (P,) for a policy trained with goal states), which the policy planners start from. ``goal_state`` (P,) with ``state_weight`` > 0 adds a proprio term:
     the L1 distance of the predicted final state to it, per dimension weighted by ``state_dims``
     (P,) (default all 1; e.g. the state read-out's trust weights for a goal state decoded from the
-    goal image). ``steps`` final: the distance of the plan's last predicted step; all: the mean
+    goal image); with ``steps="all"`` both terms are averaged over the plan's steps. ``steps`` final: the distance of the plan's last predicted step; all: the mean
     over its H predicted steps (a plan that reaches the goal early and stays there is preferred to
     one that only passes through it at the end).
     """

@@ -44,7 +44,8 @@ def summarize(root: Path | str) -> dict:
     for key in ds.video_keys:
         feat = ds.features[key]
         info = feat.get("info") or {}
-        h, w = feat["shape"][:2] if feat.get("names", [None])[0] != "channels" else feat["shape"][1:]
+        channels_first = (feat.get("names") or [])[:1] == ["channels"]  # (3, H, W) in some v2.1 datasets
+        h, w = feat["shape"][1:] if channels_first else feat["shape"][:2]
         cameras[key] = {"height": int(h), "width": int(w), "codec": info.get("video.codec"),
                         "pix_fmt": info.get("video.pix_fmt")}  # fmt: skip
     features = {}
@@ -60,6 +61,8 @@ def summarize(root: Path | str) -> dict:
             }
         features[key] = entry
     lengths = ds.lengths.astype(int)
+    if not len(lengths):
+        raise ValueError(f"{root}: the dataset has no episodes")
     return {
         "path": str(Path(root)),
         "version": ds.version,

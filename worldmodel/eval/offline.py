@@ -17,7 +17,8 @@ Two measures, on held-out episodes (the run's; of another ``--data``, its held-o
   the world model's cost toward the frame H model steps later; scored by the mean absolute error
   of the first planned action block against the recorded one (beside the box centre's and a
   uniformly random block's), and by the plan's predicted final proprio state against the
-  recorded goal state (beside the start state's). The action box is the recorded actions' range.
+  recorded goal state (beside the start state's). The action box is the range of the actions
+  recorded in the training episodes (those not held out).
 
 ``results.json``, ``results.md`` (the tables; whether the model beats copy-last at every horizon),
 ``horizons.png`` (error per horizon) and ``--videos`` mp4s (the recorded frame beside the
@@ -75,12 +76,13 @@ class EvalOfflineConfig:
 
 
 def _starts(ds, held: list[int] | None, span: int, back: int, n: int, rng) -> list[tuple[int, int]]:
-    """n (episode position, frame) pairs with ``back`` frames before and ``span`` after them."""
+    """n (episode position, frame) pairs with at least ``back`` frames before them and ``span`` after."""
     pool = [(p, t) for p in range(ds.num_episodes) if held is None or int(ds.episode_index[p]) in held
             for t in range(back, int(ds.lengths[p]) - span)]  # fmt: skip
     if not pool:
         raise ValueError(
-            f"no episode is longer than {back + span} frames (horizon x frameskip, plus one model step)"
+            f"no held-out episode is longer than {back + span} frames (horizon x frameskip"
+            + (", plus one model step)" if back else ")")
         )
     pick = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
     return [pool[i] for i in np.sort(pick)]
@@ -93,22 +95,34 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     from worldmodel.eval.protocol import goal_source
     from worldmodel.world_model import WorldModel, make_latent_goal_cost
 
-    if min(cfg.horizon, cfg.anchors) < 1 or cfg.plans < 0:
-        raise ValueError("horizon and anchors must be >= 1, plans >= 0")
+    if min(cfg.horizon, cfg.anchors, cfg.threads) < 1 or cfg.plans < 0:
+        raise ValueError("horizon, anchors and threads must be >= 1, plans >= 0")
+    if cfg.plans:
+        make_planner("cem", cfg.horizon, cfg.samples, cfg.elites, cfg.iterations)  # a bad budget raises here
     torch.set_num_threads(cfg.threads)
     wm = WorldModel.load(cfg.model)
     data, held = goal_source(_GoalSource(cfg.model, cfg.data))
+    full = LeRobotDataset(data, check_videos=False)
+    if not held or not full.video_keys or "action" not in full.features:
+        what = "held-out episodes" if not held else "a camera" if not full.video_keys else "actions"
+        raise ValueError(f"{data}: eval-offline needs {what}")
     ds = LeRobotDataset(data, episodes=held, check_videos=False)
-    held = None  # the dataset holds the held-out episodes only
     key, k, H = ds.video_keys[0], wm.frameskip, cfg.horizon
     states_all = (
         ds.columns["observation.state"].astype(np.float32) if "observation.state" in ds.columns else None
     )
+    if states_all is not None and states_all.shape[1] != wm.state_codec.dim:
+        raise ValueError(f"{data}: {states_all.shape[1]}-D states, the model's are {wm.state_codec.dim}-D")
     actions_all = ds.columns["action"].astype(np.float32)
     if actions_all.shape[1] * k != wm.action_dim:
         raise ValueError(
             f"{data}: {actions_all.shape[1]}-D actions x frameskip {k} != the model's {wm.action_dim}"
         )
+    held_set = {int(e) for e in held}
+    train_rows = [np.arange(full.episode_rows(p).start, full.episode_rows(p).stop) for p in range(full.num_episodes)
+                  if int(full.episode_index[p]) not in held_set]  # fmt: skip
+    box = full.columns["action"][np.concatenate(train_rows)] if train_rows else actions_all  # (n, A_env)
+    held = None  # the dataset holds the held-out episodes only
     codec, uses_state = wm.state_codec, wm.uses_state and states_all is not None
     rng = np.random.default_rng(cfg.seed)
     out = cfg.out or Path("runs") / time.strftime("eval-offline-%Y%m%d-%H%M%S")
@@ -119,8 +133,10 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
         diff = codec.difference(pred.float(), torch.as_tensor(true))
         return (diff if dims is None else diff[..., torch.from_numpy(dims)]).mean(-1).numpy()
 
-    readable = wm.readout is not None and _reads_predictions(wm)
-    read_dims = (wm.readout_trust > 0).cpu().numpy() if readable else None  # (P,) the dims it can read
+    read_dims = None if wm.readout is None else (wm.readout_trust > 0).cpu().numpy()  # (P,) the dims it reads
+    readable = (
+        read_dims is not None and bool(read_dims.any()) and _reads_predictions(wm) and states_all is not None
+    )
 
     # -- open-loop prediction ---------------------------------------------------------------
     lat = {p: [] for p in PREDICTORS}
@@ -148,7 +164,7 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
             v = torch.from_numpy(s[1] - s[0])
             st_guess = {"copy-last": torch.from_numpy(s[1]).expand(H, -1),
                         "constant-velocity": torch.from_numpy(s[1]) + h[:, 0] * v}  # fmt: skip
-            if pstates is not None:
+            if pstates is not None and wm.predictor.cfg.state_head:  # (without a head: copied or s + a)
                 st_guess["model"] = pstates[0].cpu()
             for p, g in st_guess.items():
                 st[p].append(state_err(g, s[2:]))
@@ -166,8 +182,10 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     planning = None
     if cfg.plans:
         plan_fn, pcfg = make_planner("cem", H, cfg.samples, cfg.elites, cfg.iterations)
-        low = torch.from_numpy(np.tile(actions_all.min(0), k))
-        high = torch.from_numpy(np.tile(actions_all.max(0), k))
+        low = torch.from_numpy(
+            np.tile(box.min(0), k).astype(np.float32)
+        )  # the training episodes' action range
+        high = torch.from_numpy(np.tile(box.max(0), k).astype(np.float32))
         gen = torch.Generator().manual_seed(cfg.seed)
         errs = {"plan": [], "box centre": [], "random": []}
         final = {"plan": [], "start state": []}

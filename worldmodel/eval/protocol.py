@@ -376,6 +376,14 @@ def evaluate(cfg: EvalConfig) -> dict:
         if cfg.model is not None and not (Path(cfg.model) / POLICY_FILES[0]).exists():
             raise ValueError(f"--planner {cfg.planner}: {cfg.model} has no goal-conditioned policy; "
                              f"train one with wm train-policy --model {cfg.model}")  # fmt: skip
+        spec = Path(cfg.model) / POLICY_FILES[1]
+        if (
+            "model-latent" in cfg.rows
+            and spec.exists()
+            and json.loads(spec.read_text())["policy"]["goal_state"]
+        ):
+            raise ValueError(f"{cfg.model}'s policy was trained with goal states (the read-out's): plan with it on "
+                             "the model row, not model-latent (the latent alone)")  # fmt: skip
     if cfg.model is not None and (Path(cfg.model) / "world_model.json").exists():
         skip = json.loads((Path(cfg.model) / "world_model.json").read_text())["frameskip"]
         if skip != cfg.action_block:

@@ -141,8 +141,9 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
     train_eps = [int(e) for e in full.episode_index if int(e) not in held]
     use_state = cfg.use_state and wm.uses_state
     if cfg.goal_state and (not use_state or wm.readout is None):
-        raise ValueError(f"--goal-state needs proprio states and a read-out; {cfg.model} has "
-                         f"{'no read-out' if wm.uses_state else 'no proprio states'}")  # fmt: skip
+        why = "--no-use-state" if wm.uses_state and not cfg.use_state else (
+            f"{cfg.model} has {'no read-out' if wm.uses_state else 'no proprio states'}")  # fmt: skip
+        raise ValueError(f"--goal-state needs proprio states and a read-out: {why}")
 
     # -- data -----------------------------------------------------------------------------
     rows = {}

@@ -36,9 +36,7 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"device {name!r} requested but CUDA is not available; use --device auto or cpu"
-            )
+            raise ValueError(f"device {name!r} requested but CUDA is not available; use --device auto or cpu")
         prefer_flash_attention()
     return device
 
