@@ -1,8 +1,8 @@
 """A robot's own recording, no simulator: a LeRobot v2.1 dataset written here with pyarrow and PyAV
-alone (not our writer), 7-D actions and states with LeRobot's ``{"motors": [...]}`` names,
-episodes of unequal length, AV1 video, no ``observation.environment_state``. ``wm info``
-describes it, ``wm train-joint`` trains on it and ``wm eval-offline`` judges the model, one
-command each."""
+alone (not our writer), two cameras (a scene and a wrist view), 7-D actions and states with
+LeRobot's ``{"motors": [...]}`` names, episodes of unequal length, AV1 video, no
+``observation.environment_state``. ``wm info`` describes it, ``wm train-joint`` trains on both
+cameras and ``wm eval-offline`` judges the model, one command each."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from worldmodel.cli import main as wm
 
-CAM = "observation.images.front"
+CAM, WRIST = "observation.images.front", "observation.images.wrist"
 JOINTS = [f"joint_{i}" for i in range(6)] + ["gripper"]
 FPS, SIZE, LENGTHS = 10, 32, (23, 30, 17, 26)
 
@@ -34,7 +35,11 @@ def robot_episode(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         frames[t, ..., 0] = 40 + 200 * blob
         frames[t, ..., 1] = 60 + 3 * yy
         frames[t, ..., 2] = 90 + 100 * (state[t, 6] > 0)
-    return {"frames": frames, "observation.state": state, "action": actions}
+    wrist = np.empty_like(frames)  # the gripper camera: the gripper opening as a bar, the arm's tilt as shade
+    for t in range(n):
+        wrist[t] = 30 + 20 * (1 + np.tanh(state[t, 2]))
+        wrist[t, :, : int(SIZE / 2 * (1 + np.tanh(state[t, 6]))), 1] = 220
+    return {"frames": frames, "wrist": wrist, "observation.state": state, "action": actions}
 
 
 def write_av1(path: Path, frames: np.ndarray) -> None:
@@ -60,9 +65,9 @@ def write_robot_dataset(root: Path) -> list[dict[str, np.ndarray]]:
         "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
         "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
         "features": {
-            CAM: {"dtype": "video", "shape": [SIZE, SIZE, 3], "names": ["height", "width", "channels"],
-                  "info": {"video.fps": FPS, "video.height": SIZE, "video.width": SIZE, "video.codec": "av1",
-                           "video.pix_fmt": "yuv420p"}},
+            **{key: {"dtype": "video", "shape": [SIZE, SIZE, 3], "names": ["height", "width", "channels"],
+                     "info": {"video.fps": FPS, "video.height": SIZE, "video.width": SIZE, "video.codec": "av1",
+                              "video.pix_fmt": "yuv420p"}} for key in (CAM, WRIST)},
             "observation.state": feature("float32", JOINTS),
             "action": feature("float32", JOINTS),
             "timestamp": scalar("float32"), "frame_index": scalar("int64"), "episode_index": scalar("int64"),
@@ -84,6 +89,7 @@ def write_robot_dataset(root: Path) -> list[dict[str, np.ndarray]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
         write_av1(root / f"videos/chunk-000/{CAM}/episode_{e:06d}.mp4", ep["frames"])
+        write_av1(root / f"videos/chunk-000/{WRIST}/episode_{e:06d}.mp4", ep["wrist"])
         lines.append(json.dumps({"episode_index": e, "tasks": ["reach"], "length": n}))
         row += n
     (root / "meta" / "episodes.jsonl").write_text("\n".join(lines) + "\n")
@@ -99,16 +105,19 @@ def test_a_robot_recording_is_described_trained_and_judged_offline(tmp_path, cap
     summary = json.loads(capsys.readouterr().out)
     assert (summary["version"], summary["episodes"], summary["frames"]) == ("v2.1", 4, sum(LENGTHS))
     assert summary["episode_length"] == {"min": 17, "mean": sum(LENGTHS) / 4, "max": 30}
-    assert summary["cameras"][CAM]["codec"] == "av1"
+    assert list(summary["cameras"]) == [CAM, WRIST] and summary["cameras"][WRIST]["codec"] == "av1"
     assert summary["features"]["action"]["names"] == JOINTS and summary["features"]["action"]["shape"] == [7]
     assert summary["defaults"]["dataset_goals"] is False  # no simulator state recorded
 
     wm(["train-joint", "--data", str(data), "--out", str(run), "--preset", "tiny", "--predictor", "tiny",
         "--embed-dim", "16", "--frames", "4", "--frameskip", "2", "--held-out", "0.25", "--readout", "ridge",
-        "--loop.steps", "6", "--loop.batch-size", "4", "--loop.threads", "1", "--loop.no-progress"])  # fmt: skip
+        "--loop.steps", "6", "--loop.batch-size", "4", "--loop.threads", "1", "--loop.no-progress",
+        "--image-keys", WRIST, CAM])  # fmt: skip
     spec = json.loads((run / "world_model.json").read_text())
     assert spec["predictor"]["action_dim"] == 14 and spec["state_dim"] == 7  # 2 x 7-D actions per model step
     assert spec["state_names"] == JOINTS and spec["action_names"] == JOINTS  # carried into the model
+    assert spec["image_keys"] == [WRIST, CAM]  # both cameras, in the order asked
+    assert json.loads((run / "encoder.json").read_text())["cameras"] == 2
 
     wm(["eval-offline", "--model", str(run), "--horizon", "2", "--anchors", "8", "--plans", "2", "--samples", "8",
         "--elites", "2", "--iterations", "2", "--videos", "1", "--threads", "1", "--out", str(out), "--no-progress"])  # fmt: skip
@@ -123,4 +132,47 @@ def test_a_robot_recording_is_described_trained_and_judged_offline(tmp_path, cap
         and "start state" in res["planning"]["final_state_error"]
     )
     assert (out / "open_loop_0.mp4").exists() and (out / "horizons.png").exists()
+    assert len(episodes) == 4
+
+    capsys.readouterr()
+    err = one_line_error(capsys, ["eval", "--task", "pointmass", "--model", str(run), "--rows", "model"])
+    assert "sees 2 cameras" in err and "wm eval-offline" in err
+
+
+def one_line_error(capsys, args: list[str]) -> str:
+    with pytest.raises(SystemExit) as e:
+        wm(args)
+    assert e.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_cameras_are_stacked_and_each_encoded_by_the_shared_encoder(tmp_path):
+    import torch
+
+    from worldmodel.data import ClipDataset, ClipSpec, LeRobotDataset
+    from worldmodel.encoder import EncoderConfig, VideoEncoder, pool_tokens
+
+    episodes = write_robot_dataset(tmp_path / "robot")
+    ds = LeRobotDataset(tmp_path / "robot")
+    clip = ClipDataset(ds, ClipSpec(context=2, future=0), image_key=(WRIST, CAM), cache=False)[0]
+    assert clip["frames"].shape == (2, 6, SIZE, SIZE)
+    first = clip["frames"][0].permute(1, 2, 0).numpy()  # (H, W, 6): the wrist view, then the scene
+    np.testing.assert_array_equal(first[..., :3], ds.frames(WRIST, 0, [0])[0])
+    np.testing.assert_array_equal(first[..., 3:], ds.frames(CAM, 0, [0])[0])
+    np.testing.assert_array_equal(ds.camera_frames((WRIST, CAM), 0, [0])[0], first)
+
+    torch.manual_seed(0)
+    enc = VideoEncoder(EncoderConfig(image_size=SIZE, patch_size=8, dim=32, depth=1, heads=2, tubelet=1, embed_dim=8,
+                                     embed_grid=2, cameras=2)).eval()  # fmt: skip
+    frames = clip["frames"].float() / 255  # (2, 6, H, W): two frames of two cameras
+    z = enc.embed_frames(frames)  # (2, 1, 8)
+    per_view = [pool_tokens(enc(frames[:, None, 3 * c : 3 * c + 3])[:, 0], enc.cfg.grid, 2) for c in range(2)]
+    expected = enc.head(torch.cat([v.flatten(1) for v in per_view], dim=1))[:, None]
+    torch.testing.assert_close(z, expected)
+    swapped = enc.embed_frames(torch.cat([frames[:, 3:], frames[:, :3]], dim=1))
+    assert not torch.allclose(z, swapped)  # the head knows which camera is which
+    with pytest.raises(ValueError, match=r"expected 2 camera\(s\) x 3 channels, got 3"):
+        enc.embed_frames(frames[:, :3])
     assert len(episodes) == 4

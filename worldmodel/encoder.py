@@ -59,6 +59,7 @@ class EncoderConfig:
     embed_dim: int = 0  # > 0: one embedding per frame (E) from an MLP head on its tokens
     embed_grid: int = 4  # the head reads the patch grid pooled to embed_grid x embed_grid, flattened
     embed_hidden: int = 512  # the head's hidden width
+    cameras: int = 1  # K views per frame, stacked along the channels; the head reads all K (embed_dim > 0)
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -69,6 +70,10 @@ class EncoderConfig:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
         if self.embed_dim and self.grid % self.embed_grid:
             raise ValueError(f"the patch grid {self.grid} is not divisible by embed_grid {self.embed_grid}")
+        if self.cameras < 1 or (self.cameras > 1 and not self.embed_dim):
+            raise ValueError(
+                f"cameras={self.cameras}: several cameras need an embedding head (embed_dim > 0)"
+            )
 
     @property
     def grid(self) -> int:
@@ -154,7 +159,8 @@ class VideoEncoder(nn.Module):
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
         if cfg.embed_dim:  # after init_weights: the head keeps PyTorch's default initialisation
             self.head = nn.Sequential(
-                nn.Linear(cfg.embed_grid**2 * cfg.dim, cfg.embed_hidden, bias=False), GlobalBatchNorm1d(cfg.embed_hidden), nn.GELU(),
+                nn.Linear(cfg.cameras * cfg.embed_grid**2 * cfg.dim, cfg.embed_hidden, bias=False),
+                GlobalBatchNorm1d(cfg.embed_hidden), nn.GELU(),
                 nn.Linear(cfg.embed_hidden, cfg.embed_dim),
             )  # fmt: skip
 
@@ -202,13 +208,19 @@ class VideoEncoder(nn.Module):
         return x.view(B, tubelets, self.cfg.tokens_per_tubelet, -1)  # (B, T', N, D)
 
     def embed_frames(self, frames: Tensor) -> Tensor:
-        """Single frames (B, C, H, W) in [0, 1] -> one embedding each (B, 1, E) (``embed_dim`` > 0;
-        differentiable). Each frame is repeated to fill a tubelet."""
+        """Single frames (B, K*C, H, W) in [0, 1] (K = ``cameras`` views stacked along the
+        channels) -> one embedding each (B, 1, E) (``embed_dim`` > 0; differentiable). Each view is
+        encoded alone by the shared ViT (repeated to fill a tubelet); the head reads all K pooled grids."""
         if not self.cfg.embed_dim:
             raise ValueError("this encoder has no embedding head (embed_dim is 0)")
-        video = frames[:, None].expand(-1, self.cfg.tubelet, -1, -1, -1)
-        tokens = pool_tokens(self(video)[:, 0], self.cfg.grid, self.cfg.embed_grid)  # (B, g*g, D)
-        return self.head(tokens.flatten(1))[:, None]  # (B, 1, E)
+        B, _, H, W = frames.shape
+        K, C = self.cfg.cameras, self.cfg.in_chans
+        if frames.shape[1] != K * C:
+            raise ValueError(f"expected {K} camera(s) x {C} channels, got {frames.shape[1]} channels")
+        views = frames.reshape(B * K, C, H, W)  # (B*K, C, H, W)
+        video = views[:, None].expand(-1, self.cfg.tubelet, -1, -1, -1)
+        tokens = pool_tokens(self(video)[:, 0], self.cfg.grid, self.cfg.embed_grid)  # (B*K, g*g, D)
+        return self.head(tokens.reshape(B, -1))[:, None]  # (B, 1, E)
 
 
 # -- single frames ------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ class WorldModel:
         self.state_codec = state_codec or StateCodec(predictor.cfg.state_dim)
         self.device = next(predictor.parameters()).device
         self.bf16 = False  # set True on CUDA: encoder and rollouts under bf16 autocast
+        self.image_keys: tuple[str, ...] = ()  # the dataset cameras it sees, in order (empty: the first)
 
     def _autocast(self):
         import contextlib
@@ -122,7 +123,9 @@ class WorldModel:
             raise ValueError(f"{run}: its policy was trained for another world model (its action or state size "
                              "differs): rerun wm train-policy")  # fmt: skip
         pool, skip = spec["pool"], spec["frameskip"]
-        return cls(encoder, predictor, mean, std, pool, skip, readout, codec, policy)
+        wm = cls(encoder, predictor, mean, std, pool, skip, readout, codec, policy)
+        wm.image_keys = tuple(spec.get("image_keys") or ())
+        return wm
 
     @classmethod
     def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
@@ -151,12 +154,22 @@ class WorldModel:
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray | Tensor) -> Tensor:
-        """Frames (B, H, W, 3) uint8 (as envs and datasets give them) or (B, C, H, W) float in
-        [0, 1] -> standardised pooled features (B, N, D)."""
+        """Frames (B, H, W, 3) uint8 (as envs and datasets give them; (B, H, W, 3K) for a model of K
+        cameras, ``dataset_frames``) or (B, C, H, W) float in [0, 1] -> standardised pooled
+        features (B, N, D)."""
         frames = self._frames(frames)
         with self._autocast():
             z = encode_frames(self.encoder, frames, self.pool).float()
         return (z - self.mean) / self.std
+
+    def dataset_frames(self, dataset, pos: int, frame_indices) -> np.ndarray:
+        """The frames this model sees of a dataset's episode ``pos``: its cameras stacked along the
+        channels -> (n, H, W, 3K), as ``encode`` takes them."""
+        keys = self.image_keys or tuple(dataset.video_keys[:1])
+        missing = [k for k in keys if k not in dataset.video_keys]
+        if missing:
+            raise ValueError(f"{dataset.root} has no camera {missing}; the world model sees {list(keys)}")
+        return dataset.camera_frames(keys, pos, frame_indices)
 
     @property
     def readout_trust(self) -> Tensor | None:

@@ -61,7 +61,9 @@ class ClipDataset(Dataset):
     """A torch ``Dataset`` of clips from a LeRobot dataset (works with DataLoader workers).
 
     ``cache``: ``"auto"`` decodes the camera once into a memory-mapped frame cache when frames
-    are small (<= 128x128), ``True``/``False`` force it. ``image_key`` defaults to the first camera.
+    are small (<= 128x128), ``True``/``False`` force it. ``image_key`` defaults to the first camera;
+    several keys (cameras of one size) give their frames stacked along the channels, (T, 3K, H, W)
+    in the order given (what an encoder with ``cameras = K`` takes).
     """
 
     def __init__(
@@ -69,7 +71,7 @@ class ClipDataset(Dataset):
         dataset: LeRobotDataset | str | Path,
         spec: ClipSpec | None = None,
         *,
-        image_key: str | None = None,
+        image_key: str | tuple[str, ...] | list[str] | None = None,
         state_key: str | None = "observation.state",
         action_key: str | None = "action",
         cache: bool | str = "auto",
@@ -82,13 +84,20 @@ class ClipDataset(Dataset):
             raise DatasetError(f"{info}: no video feature to make clips of")
         if self.ds.num_episodes == 0:
             raise DatasetError(f"{info}: the dataset holds no episodes")
-        self.image_key = image_key or self.ds.video_keys[0]
-        for key in (self.image_key, state_key, action_key):
+        keys = (image_key,) if isinstance(image_key, str) else tuple(image_key or self.ds.video_keys[:1])
+        self.image_keys, self.image_key = keys, keys[0]
+        for key in (*keys, state_key, action_key):
             if key is not None and key not in self.ds.features:
                 raise DatasetError(f"{info}: no feature {key!r}; the dataset has {sorted(self.ds.features)}")
+        shapes = {tuple(self.ds.features[k]["shape"]) for k in keys}
+        if len(shapes) > 1:
+            raise DatasetError(
+                f"{info}: cameras {list(keys)} differ in frame size {sorted(shapes)}; stacked cameras need one size"
+            )
         self.state_key, self.action_key = state_key, action_key
-        if FrameCache.wanted(self.ds, self.image_key, cache):
-            self.ds.frame_cache = FrameCache(self.ds, self.image_key, cache_dir)
+        for key in keys:
+            if FrameCache.wanted(self.ds, key, cache):
+                self.ds.frame_cache = FrameCache(self.ds, key, cache_dir)
         self.anchors = self._anchors()
         if len(self.anchors) == 0:
             raise ValueError(
@@ -114,7 +123,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row = int(self.anchors[i])
         fd, ad = self.spec.frame_deltas(), self.spec.action_deltas()
-        deltas = {self.image_key: fd}
+        deltas = {key: fd for key in self.image_keys}
         if self.state_key is not None:
             deltas[self.state_key] = fd
         if self.action_key is not None:
@@ -122,7 +131,9 @@ class ClipDataset(Dataset):
         q = self.ds.query(row, deltas)
         pos, frame = self.ds.locate(row)
         out = {
-            "frames": torch.from_numpy(q[self.image_key]).permute(0, 3, 1, 2).contiguous(),  # (T, C, H, W)
+            "frames": torch.from_numpy(np.concatenate([q[k] for k in self.image_keys], axis=-1))
+            .permute(0, 3, 1, 2)
+            .contiguous(),  # (T, 3K, H, W)
             "frames_is_pad": torch.from_numpy(q[f"{self.image_key}_is_pad"]),
             "episode_index": torch.tensor(int(self.ds.episode_index[pos])),
             "frame_index": torch.tensor(frame),

@@ -31,14 +31,19 @@ from worldmodel.encoder import encode_frames, to_float_frames
 
 @torch.no_grad()
 def episode_features(
-    dataset: LeRobotDataset, encoder, positions, device: str | torch.device = "cpu"
+    dataset: LeRobotDataset,
+    encoder,
+    positions,
+    device: str | torch.device = "cpu",
+    image_keys: tuple[str, ...] = (),
 ) -> Iterator[tuple[Tensor, np.ndarray]]:
     """For each episode position in turn (one batch per episode): full-grid layer-normed features
-    of all its frames (n, N*D) on the CPU and their proprio states (n, P)."""
-    key = dataset.video_keys[0]
+    of all its frames (n, N*D) on the CPU and their proprio states (n, P). ``image_keys``: the
+    cameras the encoder sees, stacked (default the first)."""
+    keys = tuple(image_keys) or tuple(dataset.video_keys[:1])
     for pos in positions:
         rows = dataset.episode_rows(int(pos))
-        frames = to_float_frames(dataset.frames(key, int(pos), np.arange(rows.stop - rows.start)))
+        frames = to_float_frames(dataset.camera_frames(keys, int(pos), np.arange(rows.stop - rows.start)))
         z = encode_frames(encoder, frames.to(device), 0).flatten(1).cpu()
         yield z, dataset.columns["observation.state"][rows]
 

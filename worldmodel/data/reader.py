@@ -103,7 +103,16 @@ class LeRobotDataset:
         if check_videos:
             self._check_video_headers()
         self._decoders: OrderedDict[Path, Any] = OrderedDict()
-        self.frame_cache = None
+        self.frame_caches: dict[str, Any] = {}  # camera key -> FrameCache (decoded once, memory-mapped)
+
+    @property
+    def frame_cache(self):
+        """The first camera's frame cache (None without one); setting one files it under its key."""
+        return next(iter(self.frame_caches.values()), None)
+
+    @frame_cache.setter
+    def frame_cache(self, cache) -> None:
+        self.frame_caches[cache.key] = cache
 
     # -- sizes and lookups ------------------------------------------------------------------
 
@@ -152,6 +161,11 @@ class LeRobotDataset:
 
     # -- frames -----------------------------------------------------------------------------
 
+    def camera_frames(self, keys: tuple[str, ...] | list[str], pos: int, frame_indices) -> np.ndarray:
+        """Frames of several cameras stacked along the channels -> (n, H, W, 3K), in ``keys``' order
+        (what an encoder with ``cameras = K`` takes; one key: ``frames``)."""
+        return np.concatenate([self.frames(k, pos, frame_indices) for k in keys], axis=-1)
+
     def frames(self, key: str, pos: int, frame_indices: np.ndarray | list[int]) -> np.ndarray:
         """Frames of episode ``pos`` at ``frame_indices`` -> (n, H, W, 3) uint8."""
         idx = np.asarray(frame_indices, dtype=np.int64)
@@ -160,8 +174,9 @@ class LeRobotDataset:
             raise IndexError(
                 f"frame indices {idx.tolist()} outside episode {self.episode_index[pos]} of {n} frames"
             )
-        if self.frame_cache is not None and self.frame_cache.key == key:
-            return self.frame_cache.get(self.starts[pos] + idx)
+        cache = self.frame_caches.get(key)
+        if cache is not None:
+            return cache.get(self.starts[pos] + idx)
         path, offset = self._meta[f"video/{key}"][pos]
         decoder = self._decoder(path)
         try:

@@ -107,7 +107,7 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
         what = "held-out episodes" if not held else "a camera" if not full.video_keys else "actions"
         raise ValueError(f"{data}: eval-offline needs {what}")
     ds = LeRobotDataset(data, episodes=held, check_videos=False)
-    key, k, H = ds.video_keys[0], wm.frameskip, cfg.horizon
+    k, H = wm.frameskip, cfg.horizon
     states_all = (
         ds.columns["observation.state"].astype(np.float32) if "observation.state" in ds.columns else None
     )
@@ -146,7 +146,7 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     starts = _starts(ds, held, H * k, k, cfg.anchors, rng)
     for pos, t in tqdm(starts, desc="open-loop", disable=not cfg.progress, leave=False):
         idx = t + k * np.arange(-1, H + 1)  # t - k, t, t + k, ..., t + H k
-        z = wm.encode(ds.frames(key, pos, idx)).cpu()  # (H + 2, N, D)
+        z = wm.encode(wm.dataset_frames(ds, pos, idx)).cpu()  # (H + 2, N, D)
         rows = ds.episode_rows(pos).start + idx
         s = None if states_all is None else states_all[rows]  # (H + 2, P)
         acts = torch.from_numpy(actions_all[rows[1] : rows[1] + H * k].reshape(1, H, -1))
@@ -192,11 +192,11 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
         for pos, t in tqdm(_starts(ds, held, H * k, 0, cfg.plans, rng), desc="planning", disable=not cfg.progress,
                            leave=False):  # fmt: skip
             row = ds.episode_rows(pos).start + t
-            z = wm.encode(ds.frames(key, pos, [t, t + H * k]))
+            z = wm.encode(wm.dataset_frames(ds, pos, [t, t + H * k]))
             s0 = torch.from_numpy(states_all[row : row + 1]) if uses_state else None
             gs, weight = None, 0.0
             if cfg.goal_state == "decoded" and wm.readout is not None and uses_state:
-                gs, trust = wm.read_state(ds.frames(key, pos, [t + H * k]))
+                gs, trust = wm.read_state(wm.dataset_frames(ds, pos, [t + H * k]))
                 gs, weight = gs[0], 3.0
             cost = make_latent_goal_cost(wm, z[:1], s0, z[1], goal_state=gs, state_weight=weight,
                                          state_dims=trust if weight else None)  # fmt: skip
@@ -227,7 +227,7 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     names = fmt.feature_names(ds.features.get("observation.state", {})) or []
     for i, (pos, t, s, ps) in enumerate(examples):
         if s is not None and ps is not None:
-            frames = ds.frames(key, pos, t + k * np.arange(0, H + 1))
+            frames = wm.dataset_frames(ds, pos, t + k * np.arange(0, H + 1))[..., :3]  # the first camera
             write_video(out / f"open_loop_{i}.mp4", _video_frames(frames, s[1:], ps, names), fps=2)
     print(md)
     print(f"[eval-offline] results, plots and videos in {out}")

@@ -385,7 +385,11 @@ def evaluate(cfg: EvalConfig) -> dict:
             raise ValueError(f"{cfg.model}'s policy was trained with goal states (the read-out's): plan with it on "
                              "the model row, not model-latent (the latent alone)")  # fmt: skip
     if cfg.model is not None and (Path(cfg.model) / "world_model.json").exists():
-        skip = json.loads((Path(cfg.model) / "world_model.json").read_text())["frameskip"]
+        wm_spec = json.loads((Path(cfg.model) / "world_model.json").read_text())
+        skip = wm_spec["frameskip"]
+        if len(wm_spec.get("image_keys") or ()) > 1:
+            raise ValueError(f"{cfg.model} sees {len(wm_spec['image_keys'])} cameras and a task renders one: "
+                             "judge it on recorded episodes with wm eval-offline")  # fmt: skip
         if skip != cfg.action_block:
             raise ValueError(f"{cfg.model} predicts {skip} env steps per model step; --action-block is "
                              f"{cfg.action_block}: set --action-block {skip}")  # fmt: skip

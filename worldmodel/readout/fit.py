@@ -103,7 +103,7 @@ READOUT_BYTES = 2 << 30
 
 def fit_goal_readout(
     train: LeRobotDataset, encoder, device, codec: StateCodec, *, kind: str, frames: int, mlp_steps: int,
-    seed: int = 0, progress: bool = False,
+    seed: int = 0, progress: bool = False, image_keys: tuple[str, ...] = (),
 ):  # fmt: skip
     """Read-out (``kind``: auto, mlp or ridge; an MLP fitted with ``mlp_steps``) of the encoded
     proprio state from full-grid features of about ``frames`` training frames (whole random
@@ -116,7 +116,7 @@ def fit_goal_readout(
     bar = tqdm(
         total=frames, desc="goal read-out: encoding frames", unit="frame", disable=not progress, leave=False
     )
-    for z, s in episode_features(train, encoder, order, device):
+    for z, s in episode_features(train, encoder, order, device, image_keys):
         if not feats:
             frames = min(frames, max(1, READOUT_BYTES // (4 * z[0].numel())))
             bar.total = frames

@@ -70,6 +70,9 @@ class TrainJointConfig:
     """width of the per-frame embedding (the encoder's head)"""
     embed_grid: int = EncoderConfig.embed_grid
     """the head reads the patch grid pooled to embed_grid x embed_grid"""
+    image_keys: tuple[str, ...] = ()
+    """cameras the encoder sees, in this order (default: the dataset's first); several (of one
+    frame size): each encoded by the shared ViT, the embedding head reads them all"""
     init_encoder: Path | None = None
     """start the encoder from a ``wm pretrain`` run (its shape replaces --preset and --tubelet)"""
     predictor: PredictorPreset = "cpu-small"
@@ -101,7 +104,7 @@ class TrainJointConfig:
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-4, weight_decay=0.01))
 
 
-def encoder_config(cfg: TrainJointConfig, image_size: int) -> EncoderConfig:
+def encoder_config(cfg: TrainJointConfig, image_size: int, cameras: int = 1) -> EncoderConfig:
     """The run's encoder: --init-encoder's shape, or the preset at the dataset's image size; with
     the embedding head."""
     if cfg.init_encoder is not None:
@@ -120,7 +123,9 @@ def encoder_config(cfg: TrainJointConfig, image_size: int) -> EncoderConfig:
         raise ValueError(
             f"{cfg.init_encoder} encodes {base['image_size']}px frames; {cfg.data} has {image_size}px"
         )
-    return EncoderConfig(**{**base, "embed_dim": cfg.embed_dim, "embed_grid": cfg.embed_grid})
+    return EncoderConfig(
+        **{**base, "embed_dim": cfg.embed_dim, "embed_grid": cfg.embed_grid, "cameras": cameras}
+    )
 
 
 def held_out_episodes(cfg: TrainJointConfig, full: LeRobotDataset) -> list[int]:
@@ -175,10 +180,14 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
             raise ValueError(f"{cfg.data} has no {key!r} column: the world model needs actions and states")
     if not full.video_keys:
         raise ValueError(f"{cfg.data} has no video feature to train on")
-    key = full.video_keys[0]
+    keys = cfg.image_keys or tuple(full.video_keys[:1])
+    unknown = [k for k in keys if k not in full.video_keys]
+    if unknown:
+        raise ValueError(f"{cfg.data} has no camera {unknown}; its cameras are {full.video_keys}")
+    key = keys[0]
     held = held_out_episodes(cfg, full)
     train_eps = [int(e) for e in full.episode_index if int(e) not in set(held)]
-    enc_cfg = encoder_config(cfg, int(full.features[key]["shape"][0]))
+    enc_cfg = encoder_config(cfg, int(full.features[key]["shape"][0]), cameras=len(keys))
     codec = state_codec(cfg, full)
     size = PredictorSize.preset(cfg.predictor)
     pcfg = PredictorConfig(enc_dim=cfg.embed_dim, grid=1, pool=0, action_dim=cfg.frameskip * full.columns["action"].shape[1],
@@ -190,7 +199,7 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
 
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps)
-    clips = ClipDataset(train, ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip), image_key=key,
+    clips = ClipDataset(train, ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip), image_key=keys,
                         cache=cfg.cache)  # fmt: skip
 
     # -- model and optimiser ----------------------------------------------------------------
@@ -252,8 +261,9 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
                 trained = load_encoder(run, rt.device)
                 readout = fit_goal_readout(train, trained, rt.device, codec, kind=cfg.readout,
                                            frames=cfg.readout_frames, mlp_steps=cfg.readout_steps,
-                                           progress=loop.progress)  # fmt: skip
+                                           progress=loop.progress, image_keys=keys)  # fmt: skip
             zeros, ones = [0.0] * cfg.embed_dim, [1.0] * cfg.embed_dim  # the predictor sees raw embeddings
             export_world_model(pred_w, pcfg, run, encoder_run=run, mean=zeros, std=ones, pool=0,
-                               frameskip=cfg.frameskip, codec=codec, readout=readout, features=full.features)  # fmt: skip
+                               frameskip=cfg.frameskip, codec=codec, readout=readout, features=full.features,
+                               image_keys=keys)  # fmt: skip
     return metrics

@@ -62,14 +62,13 @@ class TrainPolicyConfig:
 def encode_episodes(wm, ds, max_frames: int, progress: bool, decode: bool = False) -> tuple[list, ...]:
     """Per episode of ``ds`` (until ``max_frames``): features (n, F), proprio states (n, P), env
     actions (n, A_env) and, with ``decode``, the states the read-out reads off the frames (n, P)."""
-    key = ds.video_keys[0]
     feats, states, actions, decoded, total = [], [], [], [], 0
     bar = tqdm(total=min(max_frames, ds.num_frames), desc="policy: encoding frames", unit="frame",
                disable=not progress, leave=False)  # fmt: skip
     for pos in range(ds.num_episodes):
         rows = ds.episode_rows(pos)
         n = rows.stop - rows.start
-        chunks = [ds.frames(key, pos, np.arange(s, min(s + 256, n))) for s in range(0, n, 256)]
+        chunks = [wm.dataset_frames(ds, pos, np.arange(s, min(s + 256, n))) for s in range(0, n, 256)]
         if decode:
             both = [wm.encode_and_read(c) for c in chunks]  # one encoder pass for features and states
             feats.append(torch.cat([z.flatten(1).cpu() for z, _ in both]))  # (n, F)

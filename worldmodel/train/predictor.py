@@ -303,7 +303,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
                                            mlp_steps=cfg.readout_steps, progress=loop.progress)  # fmt: skip
             export_world_model(weights, pcfg, run, encoder_run=cfg.encoder, mean=store.meta["mean"],
                                std=store.meta["std"], pool=cfg.pool, frameskip=cfg.frameskip, codec=codec,
-                               readout=readout, features=full.features)  # fmt: skip
+                               readout=readout, features=full.features, image_keys=tuple(full.video_keys[:1]))  # fmt: skip
     return metrics
 
 
@@ -332,11 +332,12 @@ def frozen_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, run
 def export_world_model(
     weights: dict[str, torch.Tensor], pcfg: PredictorConfig, run: Path, *, encoder_run: Path, mean: list[float],
     std: list[float], pool: int, frameskip: int, codec: StateCodec, readout=None, features: dict | None = None,
+    image_keys: tuple[str, ...] = (),
 ) -> None:  # fmt: skip
     """Write what ``WorldModel.load`` reads: ``predictor.safetensors``, the read-out and
     ``world_model.json`` (the encoder run, the feature standardisation the predictor saw, pooling,
-    frameskip, the state encoding, and the names of the dataset's state and action dims from its
-    ``features``)."""
+    frameskip, the state encoding, the cameras it sees in order, and the names of the dataset's
+    state and action dims from its ``features``)."""
     from safetensors.torch import save_file
 
     from worldmodel.data.format import feature_names
@@ -354,6 +355,7 @@ def export_world_model(
         "state_dim": codec.dim,
         "state_angles": list(codec.angles),
         "readout": None if readout is None else readout_kind(readout),
+        "image_keys": list(image_keys),
         "state_names": feature_names((features or {}).get("observation.state", {})),
         "action_names": feature_names((features or {}).get("action", {})),
     }
