@@ -139,6 +139,24 @@ def test_a_robot_recording_is_described_trained_and_judged_offline(tmp_path, cap
     assert "sees 2 cameras" in err and "wm eval-offline" in err
 
 
+def test_a_robot_recording_trains_the_frozen_encoder_recipe_on_the_camera_asked(tmp_path):
+    data, enc, ac = tmp_path / "robot", tmp_path / "enc", tmp_path / "ac"
+    write_robot_dataset(data)
+    loop = ["--loop.steps", "2", "--loop.batch-size", "4", "--loop.threads", "1", "--loop.no-progress"]
+    wm(["pretrain", "--data", str(data), "--out", str(enc), "--preset", "tiny", "--image-key", WRIST,
+        "--held-out", "0.25", *loop])  # fmt: skip
+    wm(["train-ac", "--data", str(data), "--encoder", str(enc), "--out", str(ac), "--preset", "tiny", "--pool", "0",
+        "--frameskip", "2", "--frames", "3", "--rollout-steps", "2", "--readout", "ridge", "--image-key", WRIST,
+        *loop])  # fmt: skip
+    spec = json.loads((ac / "world_model.json").read_text())
+    assert (
+        spec["image_keys"] == [WRIST]
+        and spec["action_names"] == JOINTS
+        and spec["predictor"]["action_dim"] == 14
+    )
+    assert json.loads((ac / "features" / "features.json").read_text())["image_key"] == WRIST
+
+
 def one_line_error(capsys, args: list[str]) -> str:
     with pytest.raises(SystemExit) as e:
         wm(args)

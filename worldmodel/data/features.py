@@ -84,11 +84,13 @@ class FeatureStore:
     def build(
         cls, dataset: LeRobotDataset, encoder, pool: int, out: Path, *, train_episodes: list[int] | None = None,
         device: str | torch.device = "cpu", batch: int = 256, progress: bool = True, encoder_run: str = "",
+        image_key: str | None = None,
     ) -> FeatureStore:  # fmt: skip
-        """Encode every frame of ``dataset``; statistics from ``train_episodes`` (default all)."""
+        """Encode every frame of ``dataset``'s camera ``image_key`` (default the first); statistics
+        from ``train_episodes`` (default all)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        key = dataset.video_keys[0]
+        key = image_key or dataset.video_keys[0]
         n = dataset.num_frames
         grid = encoder.cfg.grid
         side = pool or grid
@@ -121,7 +123,7 @@ class FeatureStore:
         arr.flush()
         del arr
         tmp.replace(out / "features.npy")
-        meta = {"encoder_run": encoder_run, "pool": pool, "tokens": side * side, "dim": encoder.cfg.dim,
+        meta = {"encoder_run": encoder_run, "image_key": key, "pool": pool, "tokens": side * side, "dim": encoder.cfg.dim,
                 "frames": n, "mean": mean.tolist(), "std": std.tolist(),
                 "episode_starts": {str(int(e)): int(s) for e, s in zip(dataset.episode_index, dataset.starts)}}  # fmt: skip
         (out / "features.json").write_text(json.dumps(meta))

@@ -80,6 +80,8 @@ class TrainACConfig:
     """run directory (reused to resume)"""
     features: Path | None = None
     """where the encoded features are stored (default <out>/features); reused when present"""
+    image_key: str | None = None
+    """the camera to train on (default: the dataset's first)"""
     preset: Literal[PredictorPreset, "custom"] = "cpu"
     """predictor size; custom uses --size"""
     size: PredictorSize = field(default_factory=PredictorSize)
@@ -246,15 +248,20 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
                             codec.encoded_dim)  # fmt: skip
     resume = open_run(run, {"run": cfg, "predictor": pcfg, "held_out_episodes": held, "state_angles": codec.angles},
                       force_new=loop.force_new, main=rt.main)  # fmt: skip
+    camera = cfg.image_key or (full.video_keys[0] if full.video_keys else None)
+    if camera not in full.video_keys:
+        raise ValueError(f"{cfg.data} has no camera {camera!r}; its cameras are {full.video_keys}")
     if rt.main and not (feat_dir / "features.json").exists():
         FeatureStore.build(full, encoder, cfg.pool, feat_dir, train_episodes=train_eps, device=rt.device,
-                           progress=loop.progress, encoder_run=str(cfg.encoder))  # fmt: skip
+                           progress=loop.progress, encoder_run=str(cfg.encoder), image_key=camera)  # fmt: skip
     if rt.world > 1:
         torch.distributed.barrier()
     store = FeatureStore(feat_dir)
-    if store.meta["pool"] != cfg.pool or store.meta["encoder_run"] != str(cfg.encoder):
+    built = store.meta.get("image_key", full.video_keys[0])
+    if store.meta["pool"] != cfg.pool or store.meta["encoder_run"] != str(cfg.encoder) or built != camera:
         raise ValueError(f"features at {feat_dir} were built with pool {store.meta['pool']} from "
-                         f"{store.meta['encoder_run']!r}; this run wants pool {cfg.pool} from {str(cfg.encoder)!r}")  # fmt: skip
+                         f"{store.meta['encoder_run']!r} on {built}; this run wants pool {cfg.pool} from "
+                         f"{str(cfg.encoder)!r} on {camera}")  # fmt: skip
 
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps, check_videos=False)
@@ -300,10 +307,10 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
             readout = None
             if cfg.use_state:
                 readout = fit_goal_readout(train, encoder, rt.device, codec, kind=cfg.readout, frames=cfg.readout_frames,
-                                           mlp_steps=cfg.readout_steps, progress=loop.progress)  # fmt: skip
+                                           mlp_steps=cfg.readout_steps, progress=loop.progress, image_keys=(camera,))  # fmt: skip
             export_world_model(weights, pcfg, run, encoder_run=cfg.encoder, mean=store.meta["mean"],
                                std=store.meta["std"], pool=cfg.pool, frameskip=cfg.frameskip, codec=codec,
-                               readout=readout, features=full.features, image_keys=tuple(full.video_keys[:1]))  # fmt: skip
+                               readout=readout, features=full.features, image_keys=(camera,))  # fmt: skip
     return metrics
 
 
