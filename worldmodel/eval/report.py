@@ -68,13 +68,15 @@ def plot_cost_histories(path: Path, curves: dict[str, np.ndarray], title: str) -
 
 
 def commit() -> str:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it."""
+    """The checked-out commit of this code (whatever the working directory), with ``+dirty`` when
+    tracked files differ from it."""
+    here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here
         ).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True).stdout.strip()  # fmt: skip
+                               text=True, cwd=here).stdout.strip()  # fmt: skip
     except OSError:
         return "unknown"
     return (sha or "unknown") + ("+dirty" if dirty else "")
