@@ -78,3 +78,17 @@ def test_the_readme_table_came_from_the_benchmark():
         "the README's table needs the benchmark.json it was made from (docs/benchmark.json)"
     )
     assert table == bench_mod.report(json.loads(stored.read_text())).strip("\n")
+
+
+def test_the_commit_is_this_codes_whatever_the_working_directory(tmp_path, monkeypatch):
+    import subprocess
+    from pathlib import Path
+
+    from worldmodel.eval.report import commit
+
+    repo = Path(__file__).resolve().parents[1]
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=repo
+    ).stdout.strip()
+    monkeypatch.chdir(tmp_path)  # not a git repository
+    assert commit().split("+")[0] == (sha or "unknown")
