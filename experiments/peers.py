@@ -126,21 +126,37 @@ def run(cfg: PeersConfig) -> dict:
 
 
 def report(bench: dict) -> str:
+    """One line per environment and row: its success under each protocol run (at the end of the
+    episode and at any step, LeWM's rule), the published figures above them."""
     label = {"model": "world model + read-out", "model-latent": "world model, latent alone", "oracle": "oracle",
              "random": "random", "do-nothing": "do nothing"}  # fmt: skip
+    protocols = list(dict.fromkeys(r["protocol"] for r in bench["rows"]))
+    header = ["environment", "row"] + [f"{p}: {when}" for p in protocols for when in ("end", "any step")]
     rows = []
     for env_id in dict.fromkeys(r["task"] for r in bench["rows"]):
         for who, figure, where in PUBLISHED.get(env_id, []):
-            rows.append([env_id, f"published: {who}", "-", f"{figure:.1f}%", "-", "-", where])
-        for r in (r for r in bench["rows"] if r["task"] == env_id):
-            lo, hi = r["success_ci95"]
-            rows.append([env_id, label[r["row"]], r["protocol"], f"{100 * r['success']:.1f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
-                         percent(r.get("success_any")), str(r["episodes"]), f"CEM {r['cem']}, {r['mode']} goals"])  # fmt: skip
-    table = markdown_table(["environment", "row", "protocol", "success at the end", "success at any step", "episodes",
-                            "source / setting"], rows)  # fmt: skip
-    note = (f"Commit `{bench['commit']}`, {bench['date']}, {bench['hardware']}; `python experiments/peers.py`. "
-            "Our data is our own exploration (see experiments/README.md), not the papers' datasets.")  # fmt: skip
-    return table + "\n\n" + note + "\n"
+            cells = [f"{figure:.1f}%" if (p, when) == ("lewm", "any step") else "-" for p in protocols
+                     for when in ("end", "any step")]  # fmt: skip
+            rows.append([env_id, f"published: {who} ({where})", *cells])
+        found = [r for r in bench["rows"] if r["task"] == env_id]
+        for row in dict.fromkeys(r["row"] for r in found):
+            cells = []
+            for p in protocols:
+                r = next((r for r in found if r["row"] == row and r["protocol"] == p), None)
+                if r is None:
+                    cells += ["-", "-"]
+                    continue
+                lo, hi = r["success_ci95"]
+                cells += [
+                    f"{100 * r['success']:.1f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
+                    percent(r.get("success_any")),
+                ]
+            rows.append([env_id, label[row], *cells])
+    settings = "; ".join(f"{p}: {r['episodes']} episodes, CEM {r['cem']}, {r['mode']} goals" for p in protocols
+                         for r in [next(r for r in bench["rows"] if r["protocol"] == p)])  # fmt: skip
+    note = (f"{settings}. Commit `{bench['commit']}`, {bench['date']}, {bench['hardware']}; `python "
+            "experiments/peers.py`. Our data is our own exploration (see experiments/README.md), not the papers' datasets.")  # fmt: skip
+    return markdown_table(header, rows) + "\n\n" + note + "\n"
 
 
 def main(cfg: PeersConfig) -> dict:
