@@ -67,7 +67,7 @@ def measure(cfg: LandscapeConfig, model: Path) -> dict:
 
     wm = WorldModel.load(model)
     ecfg = EvalConfig(task=cfg.task, model=model, data=cfg.data, goal_offset=cfg.goal_offset)
-    data, held = goal_source(ecfg)
+    data, held = goal_source(model, cfg.data)
     ds = LeRobotDataset(data, episodes=held, check_videos=False)
     env = gym.make(resolve_task(cfg.task), image_size=int(ds.features[ds.video_keys[0]]["shape"][0]))
     task = env.unwrapped

@@ -167,3 +167,8 @@ def test_encode_and_read_is_encode_and_read_state_in_one_pass(tiny_pipeline):
     z, states = wm.encode_and_read(frames)
     torch.testing.assert_close(z, wm.encode(frames))
     torch.testing.assert_close(states, wm.read_state(frames)[0])
+
+
+def test_policy_planner_without_a_model_runs_the_baselines(tmp_path):
+    res = evaluate(small(None, tmp_path / "b", planner="policy", rows=("random",), goals=("random",)))
+    assert [s["row"] for s in res["summary"]] == ["random"]

@@ -75,6 +75,7 @@ class WorldModel:
         readout=None,
         state_codec: StateCodec | None = None,
         policy=None,
+        image_keys: tuple[str, ...] = (),
     ):
         self.encoder, self.predictor = encoder.eval(), predictor.eval()
         self.mean, self.std = mean, std
@@ -84,7 +85,7 @@ class WorldModel:
         self.state_codec = state_codec or StateCodec(predictor.cfg.state_dim)
         self.device = next(predictor.parameters()).device
         self.bf16 = False  # set True on CUDA: encoder and rollouts under bf16 autocast
-        self.image_keys: tuple[str, ...] = ()  # the dataset cameras it sees, in order (empty: the first)
+        self.image_keys = tuple(image_keys)  # the dataset cameras it sees, in order (empty: the first)
 
     def _autocast(self):
         import contextlib
@@ -122,10 +123,8 @@ class WorldModel:
             predictor.cfg.action_dim, policy.cfg.state_dim and codec.encoded_dim):  # fmt: skip
             raise ValueError(f"{run}: its policy was trained for another world model (its action or state size "
                              "differs): rerun wm train-policy")  # fmt: skip
-        pool, skip = spec["pool"], spec["frameskip"]
-        wm = cls(encoder, predictor, mean, std, pool, skip, readout, codec, policy)
-        wm.image_keys = tuple(spec.get("image_keys") or ())
-        return wm
+        pool, skip, keys = spec["pool"], spec["frameskip"], tuple(spec.get("image_keys") or ())
+        return cls(encoder, predictor, mean, std, pool, skip, readout, codec, policy, keys)
 
     @classmethod
     def from_modules(cls, encoder, predictor: ActionConditionedPredictor, frameskip: int = 1) -> WorldModel:
@@ -183,11 +182,7 @@ class WorldModel:
     def read_state(self, frames: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
         """The proprio state a frame shows, by the goal-state read-out: frames as in ``encode`` ->
         (states (B, P), per-dimension trust weights (P,) in [0, 1])."""
-        if self.readout is None:
-            raise ValueError("this world model has no state read-out (train it with proprio states)")
-        frames = self._frames(frames)
-        z = encode_frames(self.encoder, frames, 0)  # full grid, layer-normed
-        return self.state_codec.decode(self.readout(z.flatten(1))), self.readout_trust
+        return self.encode_and_read(frames)[1], self.readout_trust
 
     @torch.no_grad()
     def encode_and_read(self, frames: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:

@@ -75,10 +75,9 @@ class EvalOfflineConfig:
     progress: bool = True
 
 
-def _starts(ds, held: list[int] | None, span: int, back: int, n: int, rng) -> list[tuple[int, int]]:
+def _starts(ds, span: int, back: int, n: int, rng) -> list[tuple[int, int]]:
     """n (episode position, frame) pairs with at least ``back`` frames before them and ``span`` after."""
-    pool = [(p, t) for p in range(ds.num_episodes) if held is None or int(ds.episode_index[p]) in held
-            for t in range(back, int(ds.lengths[p]) - span)]  # fmt: skip
+    pool = [(p, t) for p in range(ds.num_episodes) for t in range(back, int(ds.lengths[p]) - span)]
     if not pool:
         raise ValueError(
             f"no held-out episode is longer than {back + span} frames (horizon x frameskip"
@@ -101,7 +100,7 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
         make_planner("cem", cfg.horizon, cfg.samples, cfg.elites, cfg.iterations)  # a bad budget raises here
     torch.set_num_threads(cfg.threads)
     wm = WorldModel.load(cfg.model)
-    data, held = goal_source(_GoalSource(cfg.model, cfg.data))
+    data, held = goal_source(cfg.model, cfg.data)
     full = LeRobotDataset(data, check_videos=False)
     if not held or not full.video_keys or "action" not in full.features:
         what = "held-out episodes" if not held else "a camera" if not full.video_keys else "actions"
@@ -122,7 +121,6 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     train_rows = [np.arange(full.episode_rows(p).start, full.episode_rows(p).stop) for p in range(full.num_episodes)
                   if int(full.episode_index[p]) not in held_set]  # fmt: skip
     box = full.columns["action"][np.concatenate(train_rows)] if train_rows else actions_all  # (n, A_env)
-    held = None  # the dataset holds the held-out episodes only
     codec, uses_state = wm.state_codec, wm.uses_state and states_all is not None
     rng = np.random.default_rng(cfg.seed)
     out = cfg.out or Path("runs") / time.strftime("eval-offline-%Y%m%d-%H%M%S")
@@ -143,7 +141,7 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     st = {p: [] for p in PREDICTORS}
     dec = {p: [] for p in PREDICTORS}
     examples = []
-    starts = _starts(ds, held, H * k, k, cfg.anchors, rng)
+    starts = _starts(ds, H * k, k, cfg.anchors, rng)
     for pos, t in tqdm(starts, desc="open-loop", disable=not cfg.progress, leave=False):
         idx = t + k * np.arange(-1, H + 1)  # t - k, t, t + k, ..., t + H k
         z = wm.encode(wm.dataset_frames(ds, pos, idx)).cpu()  # (H + 2, N, D)
@@ -189,17 +187,19 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
         gen = torch.Generator().manual_seed(cfg.seed)
         errs = {"plan": [], "box centre": [], "random": []}
         final = {"plan": [], "start state": []}
-        for pos, t in tqdm(_starts(ds, held, H * k, 0, cfg.plans, rng), desc="planning", disable=not cfg.progress,
+        for pos, t in tqdm(_starts(ds, H * k, 0, cfg.plans, rng), desc="planning", disable=not cfg.progress,
                            leave=False):  # fmt: skip
             row = ds.episode_rows(pos).start + t
-            z = wm.encode(wm.dataset_frames(ds, pos, [t, t + H * k]))
+            frames = wm.dataset_frames(ds, pos, [t, t + H * k])  # the start and the goal
             s0 = torch.from_numpy(states_all[row : row + 1]) if uses_state else None
             gs, weight = None, 0.0
             if cfg.goal_state == "decoded" and wm.readout is not None and uses_state:
-                gs, trust = wm.read_state(wm.dataset_frames(ds, pos, [t + H * k]))
-                gs, weight = gs[0], 3.0
+                z, read = wm.encode_and_read(frames)  # one encoder pass: features and the goal's state
+                gs, weight = read[1], 3.0
+            else:
+                z = wm.encode(frames)
             cost = make_latent_goal_cost(wm, z[:1], s0, z[1], goal_state=gs, state_weight=weight,
-                                         state_dims=trust if weight else None)  # fmt: skip
+                                         state_dims=wm.readout_trust if weight else None)  # fmt: skip
             res = plan_fn(cost, low, high, pcfg, generator=gen)
             recorded = actions_all[row : row + k].reshape(-1)
             errs["plan"].append(np.abs(res.actions[0].numpy() - recorded).mean())
@@ -232,12 +232,6 @@ def evaluate_offline(cfg: EvalOfflineConfig) -> dict:
     print(md)
     print(f"[eval-offline] results, plots and videos in {out}")
     return result
-
-
-@dataclass(frozen=True)
-class _GoalSource:  # what protocol.goal_source reads: the run and an optional other dataset
-    model: Path
-    data: Path | None
 
 
 def _reads_predictions(wm) -> bool:

@@ -157,7 +157,7 @@ def _resources(cfg: EvalConfig):
             from worldmodel.world_model import WorldModel
 
             wm = WorldModel.load(cfg.model, resolve_device(cfg.device))
-        data, held = goal_source(cfg)
+        data, held = goal_source(cfg.model, cfg.data)
         ds = LeRobotDataset(data, episodes=held, check_videos=False) if data is not None else None
         size = ds.features[ds.video_keys[0]]["shape"][0] if ds is not None else (
             wm.encoder.cfg.image_size if wm is not None else 64)  # fmt: skip
@@ -166,21 +166,23 @@ def _resources(cfg: EvalConfig):
     return _CACHE[key]
 
 
-def goal_source(cfg: EvalConfig) -> tuple[Path | None, list[int] | None]:
-    """The dataset of dataset goals and its held-out episodes (never trained on)."""
+def goal_source(model: Path | None, data: Path | None) -> tuple[Path | None, list[int] | None]:
+    """The dataset of dataset goals and its held-out episodes (never trained on): ``data``, or the
+    world-model run ``model``'s training dataset; a run's own held-out episodes on its own dataset,
+    else the dataset's held-out split."""
     from worldmodel.data import LeRobotDataset
     from worldmodel.data.splits import HELD_OUT, split_episodes
     from worldmodel.train.config import load_config_dict
 
-    if cfg.model is not None:
-        saved = load_config_dict(cfg.model)
-        data = Path(cfg.data or saved["run"]["data"])
-        if Path(saved["run"]["data"]).resolve() == data.resolve():
-            return data, [int(e) for e in saved["held_out_episodes"]]
-    if cfg.data is None:
+    if model is not None:
+        saved = load_config_dict(model)
+        source = Path(data or saved["run"]["data"])
+        if Path(saved["run"]["data"]).resolve() == source.resolve():
+            return source, [int(e) for e in saved["held_out_episodes"]]
+    if data is None:
         return None, None
-    full = LeRobotDataset(cfg.data, check_videos=False)
-    return Path(cfg.data), split_episodes(full.episode_index, HELD_OUT, seed=0)[1]
+    full = LeRobotDataset(data, check_videos=False)
+    return Path(data), split_episodes(full.episode_index, HELD_OUT, seed=0)[1]
 
 
 def _dataset_start(ds, cfg: EvalConfig, seed: int, i: int, env=None):
@@ -249,11 +251,14 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         z_goal = wm.encode(goal_img[None])[0]
         term = "none" if row == "model-latent" else cfg.goal_state
         gs, dims, weight = goal_term(wm, goal_img, goal_state, term, cfg, task.state_names)
-        policy_gs = None  # a policy trained with goal states: the read-out's, on the model row only
-        if wm.policy is not None and wm.policy.cfg.goal_state and cfg.planner.startswith("policy"):
-            if row == "model-latent":
-                raise ValueError(f"{cfg.model}'s policy was trained with goal states (the read-out's): "
-                                 "plan with it on the model row, not model-latent (the latent alone)")  # fmt: skip
+        policy_gs = None  # a policy trained with goal states: the read-out's, on the model row (evaluate
+        # refuses such a policy on model-latent)
+        if (
+            row == "model"
+            and wm.policy is not None
+            and wm.policy.cfg.goal_state
+            and cfg.planner.startswith("policy")
+        ):
             policy_gs = wm.read_state(goal_img[None])[0][0]
 
         def make_cost(env):
@@ -376,9 +381,10 @@ def evaluate(cfg: EvalConfig) -> dict:
         if cfg.model is not None and not (Path(cfg.model) / POLICY_FILES[0]).exists():
             raise ValueError(f"--planner {cfg.planner}: {cfg.model} has no goal-conditioned policy; "
                              f"train one with wm train-policy --model {cfg.model}")  # fmt: skip
-        spec = Path(cfg.model) / POLICY_FILES[1]
+        spec = None if cfg.model is None else Path(cfg.model) / POLICY_FILES[1]
         if (
             "model-latent" in cfg.rows
+            and spec is not None
             and spec.exists()
             and json.loads(spec.read_text())["policy"]["goal_state"]
         ):
@@ -394,7 +400,7 @@ def evaluate(cfg: EvalConfig) -> dict:
             raise ValueError(f"{cfg.model} predicts {skip} env steps per model step; --action-block is "
                              f"{cfg.action_block}: set --action-block {skip}")  # fmt: skip
     recorded = sorted(set(RECORDED_GOALS) & set(cfg.goals))
-    if recorded and goal_source(cfg)[0] is None:
+    if recorded and goal_source(cfg.model, cfg.data)[0] is None:
         raise ValueError(
             f"{' and '.join(recorded)} goals need --data (or a --model whose run names its dataset)"
         )
