@@ -35,12 +35,18 @@ def floor_and_walls(half: float, wall: float = 0.05, height: float = 0.06) -> st
 """
 
 
-def top_camera(cx: float, cy: float, half_extent: float, fovy: float = 45.0) -> str:
-    """A fixed top-down camera that sees the square [c - half_extent, c + half_extent]^2."""
+def cameras(cx: float, cy: float, half_extent: float, fovy: float = 45.0) -> str:
+    """Two fixed cameras on the square [c - half_extent, c + half_extent]^2: ``top`` looks straight
+    down and sees all of it; ``side`` looks at its centre from the -y side, 45 degrees above the
+    floor, from as far as ``top`` is high (a second view for multi-camera recordings)."""
     import math
 
     z = half_extent / math.tan(math.radians(fovy) / 2)
-    return f'    <camera name="top" pos="{cx} {cy} {z:.4f}" xyaxes="1 0 0 0 1 0" fovy="{fovy}"/>\n'
+    d = z / math.sqrt(2)
+    return (
+        f'    <camera name="top" pos="{cx} {cy} {z:.4f}" xyaxes="1 0 0 0 1 0" fovy="{fovy}"/>\n'
+        f'    <camera name="side" pos="{cx} {cy - d:.4f} {d:.4f}" xyaxes="1 0 0 0 .7071 .7071" fovy="{fovy}"/>\n'
+    )
 
 
 def yaw_quat(theta: float):

@@ -17,6 +17,7 @@ never show them (the world model must not see the answer); ``render()`` (for peo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -64,6 +65,12 @@ class PlanningTask(gym.Env):
 
     _goal: np.ndarray
     _goal_image: np.ndarray | None
+    camera_name: str
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        """The cameras whose frames ``pixels`` stacks along its channels, in order."""
+        return (self.camera_name,)
 
     def _set_spaces(self, low: np.ndarray, high: np.ndarray) -> None:
         """The action box (A,) and the observation ``{"pixels": (H, W, 3) uint8, "state": (P,)}``
@@ -74,7 +81,7 @@ class PlanningTask(gym.Env):
         )
         self.observation_space = spaces.Dict(
             {
-                "pixels": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8),
+                "pixels": spaces.Box(0, 255, shape=(h, w, 3 * len(self.camera_names)), dtype=np.uint8),
                 "state": spaces.Box(-np.inf, np.inf, shape=(len(self.state_names),), dtype=np.float32),
             }
         )
@@ -181,10 +188,12 @@ class GoalTask(PlanningTask):
     def __init__(
         self,
         image_size: int | tuple[int, int] = 64,
-        camera: str | int | None = None,
+        camera: str | int | Sequence[str | int] | None = None,
         render_mode: str | None = "rgb_array",
         msaa_samples: int = 4,
     ):
+        """``camera``: a camera name or id (-1: MuJoCo's free camera), or several: their frames are
+        stacked along the channels, ``pixels`` (H, W, 3K) in the order given (goal images too)."""
         if msaa_samples not in (0, 1, 2, 4, 8, 16):
             raise ValueError(f"msaa_samples must be one of 0, 1, 2, 4, 8, 16, got {msaa_samples}")
         self.render_mode = self._check_render_mode(render_mode)
@@ -194,14 +203,27 @@ class GoalTask(PlanningTask):
         size_buffer(self.model, h, w, msaa_samples)
         self.data = mujoco.MjData(self.model)
         self._scratch = mujoco.MjData(self.model)  # for goal images; never stepped
-        self.camera = camera_id(self.model, self.default_camera if camera is None else camera)
-        self.camera_name = camera_name(self.model, self.camera)
-        self._frames = FrameRenderer(self.model, self.image_hw, self.camera)
+        if camera is None:
+            camera = self.default_camera
+        asked = [camera] if isinstance(camera, (str, int)) else list(camera)
+        if not asked:
+            raise ValueError("camera: name at least one camera")
+        ids = [camera_id(self.model, c) for c in asked]
+        self._camera_names = tuple(camera_name(self.model, i) for i in ids)
+        if len(set(self._camera_names)) < len(ids):
+            raise ValueError(f"camera: {self._camera_names} names a camera twice")
+        self.camera, self.camera_name = ids[0], self._camera_names[0]
+        self._views = [FrameRenderer(self.model, self.image_hw, i) for i in ids]
+        self._frames = self._views[0]  # the first camera: render() for people
         self._goal = np.zeros(len(self.goal_names))
         self._goal_image: np.ndarray | None = None
         self._ctrl_low = self.model.actuator_ctrlrange[:, 0].copy()
         self._ctrl_high = self.model.actuator_ctrlrange[:, 1].copy()
         self._set_spaces(-np.ones(self.model.nu), np.ones(self.model.nu))
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        return self._camera_names
 
     # -- hooks each task implements ---------------------------------------------------------
 
@@ -334,7 +356,8 @@ class GoalTask(PlanningTask):
         return self._frames.render(self.data, markers=True)
 
     def close(self) -> None:
-        self._frames.close()
+        for view in self._views:
+            view.close()
 
     # -- internals --------------------------------------------------------------------------
 
@@ -372,11 +395,17 @@ class GoalTask(PlanningTask):
             self._scratch.qpos[:] = self.data.qpos
             self._pose_goal(self._scratch, self._goal)
             mujoco.mj_forward(self.model, self._scratch)
-        self._goal_image = self._frames.render(self._scratch)
+        self._goal_image = self._pixels(self._scratch)
+
+    def _pixels(self, data: mujoco.MjData) -> np.ndarray:
+        """The observation cameras' frames of ``data``, stacked along the channels -> (H, W, 3K)."""
+        if len(self._views) == 1:
+            return self._frames.render(data)
+        return np.concatenate([view.render(data) for view in self._views], axis=-1)
 
     def _get_obs(self) -> dict[str, np.ndarray]:
         return {
-            "pixels": self._frames.render(self.data),
+            "pixels": self._pixels(self.data),
             "state": self._proprio(self.data).astype(np.float32),
         }
 

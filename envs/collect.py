@@ -58,8 +58,9 @@ class CollectConfig:
     """processes; 0 runs in this process"""
     image_size: int = 64
     """frame size in pixels"""
-    camera: str | None = None
-    """camera name (default: the task's top camera)"""
+    cameras: tuple[str, ...] = ()
+    """cameras to record, one video each (default: the task's top camera; our tasks also have
+    ``side``, a view from 45 degrees above the floor)"""
     codec: Literal["h264", "av1", "h264-lossless"] = "h264"
     """video codec"""
     frames_per_file: int = 2000
@@ -75,12 +76,12 @@ class CollectConfig:
 _ENV_CACHE: dict = {}
 
 
-def _env(task_id: str, image_size: int, camera: str | None):
+def _env(task_id: str, image_size: int, cameras: tuple[str, ...]):
     from envs.registration import make_task
 
-    key = (task_id, image_size, camera)
+    key = (task_id, image_size, cameras)
     if key not in _ENV_CACHE:
-        _ENV_CACHE[key] = make_task(task_id, image_size, camera)
+        _ENV_CACHE[key] = make_task(task_id, image_size, cameras or None)
     return _ENV_CACHE[key]
 
 
@@ -109,13 +110,13 @@ def has_physics(env) -> bool:
 
 
 def run_episode(
-    task_id: str, image_size: int, camera: str | None, policy: str, steps: int, seed: int, index: int
+    task_id: str, image_size: int, cameras: tuple[str, ...], policy: str, steps: int, seed: int, index: int
 ):
     """Episode ``index`` -> (index, arrays for the dataset (frames, proprio, actions, physics
     states), the episode's metadata columns (its env seed, and a demonstrator's target counts))."""
     from envs.policies import PushDemoPolicy, PushScriptedPolicy, SmoothRandomPolicy
 
-    env = _env(task_id, image_size, camera)
+    env = _env(task_id, image_size, cameras)
     ss = np.random.SeedSequence([seed, index])
     env_seed, policy_rng = int(ss.generate_state(1)[0]), np.random.default_rng(ss.spawn(1)[0])
     obs, _ = env.reset(seed=env_seed)
@@ -169,14 +170,16 @@ def _worker_init() -> None:
 # -- the collection ---------------------------------------------------------------------------
 
 
-def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple[dict, str]:
-    """LeRobot features of a task's dataset, and the image feature key."""
-    env = _env(task_id, image_size, camera)
+def dataset_features(task_id: str, image_size: int, cameras: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """LeRobot features of a task's dataset, and the image feature keys (one per camera, in the
+    order of the channels of the env's ``pixels``)."""
+    env = _env(task_id, image_size, cameras)
     h, w = env.image_hw
-    image_key = f"observation.images.{env.camera_name}"
+    image_keys = [f"observation.images.{name}" for name in getattr(env, "camera_names", (env.camera_name,))]
     action_dim = env.action_space.shape[0]
+    video = {"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"]}
     features = {
-        image_key: {"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"]},
+        **{key: dict(video) for key in image_keys},
         "observation.state": {
             "dtype": "float32",
             "shape": [len(env.state_names)],
@@ -195,7 +198,7 @@ def dataset_features(task_id: str, image_size: int, camera: str | None) -> tuple
             "shape": [env.state_size],
             "names": None,
         }
-    return features, image_key
+    return features, image_keys
 
 
 def collect(cfg: CollectConfig) -> dict:
@@ -214,11 +217,11 @@ def collect(cfg: CollectConfig) -> dict:
         raise ValueError(f"--episodes {cfg.episodes}: a new collection needs at least one episode")
     recipe = _recipe(cfg, task_id, policy)
     _check_out(cfg, recipe)
-    features, image_key = dataset_features(task_id, cfg.image_size, cfg.camera)
+    features, image_keys = dataset_features(task_id, cfg.image_size, cfg.cameras)
     writer = LeRobotWriter(
         cfg.out,
         features,
-        fps=env_fps(_env(task_id, cfg.image_size, cfg.camera)),
+        fps=env_fps(_env(task_id, cfg.image_size, cfg.cameras)),
         codec=cfg.codec,
         frames_per_file=cfg.frames_per_file,
         robot_type=task_id,
@@ -234,7 +237,9 @@ def collect(cfg: CollectConfig) -> dict:
         cfg.out / "meta" / "collection.json", json.dumps(record, indent=2)
     )  # the recipe, before any episode
     task_text = f"{task_id}: {policy} exploration"
-    jobs = [(task_id, cfg.image_size, cfg.camera, policy, cfg.steps, cfg.seed, i) for i in range(start, stop)]
+    jobs = [
+        (task_id, cfg.image_size, cfg.cameras, policy, cfg.steps, cfg.seed, i) for i in range(start, stop)
+    ]
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     pool = None
     bar = tqdm(total=len(jobs), desc=f"collect {task_id}", unit="ep", disable=not cfg.progress)
@@ -247,7 +252,8 @@ def collect(cfg: CollectConfig) -> dict:
             pool = mp.get_context("forkserver").Pool(cfg.workers, initializer=_worker_init)
             results = pool.imap(_episode_job, jobs, chunksize=1)
         for index, ep, extra in results:
-            ep[image_key] = ep.pop("pixels")
+            pixels = ep.pop("pixels")  # (T, H, W, 3K): the cameras along the channels
+            ep.update({key: pixels[..., 3 * c : 3 * c + 3] for c, key in enumerate(image_keys)})
             got = writer.add_episode(ep, task_text, extra)
             assert got == index, (got, index)
             bar.update(1)
@@ -269,7 +275,7 @@ def collect(cfg: CollectConfig) -> dict:
         "rate": _rate(writer.total_episodes - start, writer.total_frames - frames0, time.perf_counter() - t0),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
     }
-    if writer.total_episodes and hasattr(_env(task_id, cfg.image_size, cfg.camera), "coverage_coords"):
+    if writer.total_episodes and hasattr(_env(task_id, cfg.image_size, cfg.cameras), "coverage_coords"):
         summary["coverage"] = coverage_report(cfg.out)
     atomic_write_text(cfg.out / "meta" / "collection.json", json.dumps(summary, indent=2))
     if interrupted:
@@ -281,11 +287,11 @@ def collect(cfg: CollectConfig) -> dict:
 DEMO_COLUMNS = {"targets": "int64", "targets_reached": "int64"}
 
 #: the fields of a collection that decide what its episodes hold; resume and append must match them
-RECIPE_FIELDS = ("task", "policy", "steps", "seed", "image_size", "camera", "codec", "frames_per_file")
+RECIPE_FIELDS = ("task", "policy", "steps", "seed", "image_size", "cameras", "codec", "frames_per_file")
 
 
 def _recipe(cfg: CollectConfig, task_id: str, policy: str) -> dict:
-    plain = asdict(cfg)
+    plain = {**asdict(cfg), "cameras": list(cfg.cameras)}  # as collection.json records it
     return {"task": task_id, "policy": policy, **{k: plain[k] for k in RECIPE_FIELDS[2:]}}
 
 
@@ -323,6 +329,8 @@ def _check_out(cfg: CollectConfig, recipe: dict) -> None:
         )
     try:
         old = json.loads(path.read_text())
+        if "cameras" not in old["config"]:  # recorded before several cameras: one optional camera
+            old["config"]["cameras"] = [c] if (c := old["config"].get("camera")) else []
         theirs = {
             "task": old["task"],
             "policy": old["policy"],

@@ -41,7 +41,7 @@ class PointMassEnv(BallTask):
             _mjcf.header("point_mass")
             + "  <worldbody>\n"
             + _mjcf.floor_and_walls(HALF)
-            + _mjcf.top_camera(0, 0, HALF + 0.1)
+            + _mjcf.cameras(0, 0, HALF + 0.1)
             + f"""    <body name="ball" pos="0 0 {r}">
       <joint name="x" type="slide" axis="1 0 0" damping="{DAMPING}"/>
       <joint name="y" type="slide" axis="0 1 0" damping="{DAMPING}"/>

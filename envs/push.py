@@ -72,7 +72,7 @@ class PushEnv(GoalTask):
             _mjcf.header("push")
             + "  <worldbody>\n"
             + _mjcf.floor_and_walls(HALF)
-            + _mjcf.top_camera(0, 0, HALF + 0.1)
+            + _mjcf.cameras(0, 0, HALF + 0.1)
             + f"""    <body name="pusher" pos="0 0 .06">
       <joint name="pusher_x" type="slide" axis="1 0 0" damping=".5"/>
       <joint name="pusher_y" type="slide" axis="0 1 0" damping=".5"/>

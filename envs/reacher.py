@@ -52,7 +52,7 @@ class ReacherEnv(GoalTask):
             _mjcf.header("reacher")
             + "  <worldbody>\n"
             + _mjcf.floor_and_walls(1.0)
-            + _mjcf.top_camera(0, 0, 1.05)
+            + _mjcf.cameras(0, 0, 1.05)
             + f"""    <geom name="base" type="cylinder" size=".07 .02" pos="0 0 .02" rgba=".2 .2 .25 1"
           contype="0" conaffinity="0"/>
     <body name="upper" pos="0 0 .08">

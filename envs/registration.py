@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -91,12 +92,19 @@ def task_state_names(task_id: str) -> tuple[str, ...]:
     return tuple(_task_class(task_id).state_names) if task_id in TASKS or task_id in BENCHMARKS else ()
 
 
-def make_task(name: str, image_size: int = 64, camera: str | None = None) -> gym.Env:
+def make_task(name: str, image_size: int = 64, camera: str | Sequence[str] | None = None) -> gym.Env:
     """The bare env (no gymnasium wrappers) for a task id: ours and the benchmark adapters are built
     directly; any other gymnasium id renders ``rgb_array`` frames behind :class:`PixelsAndState`
     (pixels + its observation flattened as the state; rendered at the frame size where the env
     takes ``width``/``height``, as gymnasium's MuJoCo envs do)."""
     task_id = resolve_task(name)
+    if not isinstance(camera, str) and camera is not None:
+        camera = tuple(camera)
+        if len(camera) == 1:
+            camera = camera[0]
+        elif task_id not in TASKS:
+            raise ValueError(f"{task_id} renders one camera; several cameras ({list(camera)}) are for our tasks "
+                             f"({', '.join(TASKS)})")  # fmt: skip
     if task_id in TASKS or task_id in BENCHMARKS:
         return gym.make(task_id, image_size=image_size, camera=camera).unwrapped
     from envs.wrappers import PixelsAndState

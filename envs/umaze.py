@@ -68,7 +68,7 @@ class UMazeEnv(BallTask):
     <geom name="floor" type="plane" pos="2 2 0" size="3 3 .1" material="floor" contype="0" conaffinity="0"/>
 """
             + walls
-            + _mjcf.top_camera(2.0, 2.0, 2.0)
+            + _mjcf.cameras(2.0, 2.0, 2.0)
             + f"""    <body name="ball" pos="0 0 {BALL_RADIUS}">
       <joint name="ball_x" type="slide" axis="1 0 0"/>
       <joint name="ball_y" type="slide" axis="0 1 0"/>

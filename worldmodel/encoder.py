@@ -227,31 +227,42 @@ class VideoEncoder(nn.Module):
 
 
 def to_float_frames(frames: np.ndarray | Tensor) -> Tensor:
-    """(B, H, W, 3) uint8 frames (as envs and datasets give them) -> (B, 3, H, W) float in [0, 1]."""
+    """(B, H, W, C) uint8 frames (as envs and datasets give them; C = 3K for K cameras) -> (B, C, H, W)
+    float in [0, 1]."""
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(np.ascontiguousarray(frames))
     return frames.permute(0, 3, 1, 2).float().div(255)
 
 
 def pool_tokens(z: Tensor, grid: int, pool: int) -> Tensor:
-    """Average-pool a patch grid: z (..., grid*grid, D) -> (..., pool*pool, D) (0 or grid: unchanged)."""
+    """Average-pool patch grids: z (..., K*grid*grid, D) -> (..., K*pool*pool, D), each of the K
+    cameras' grids on its own (0 or grid: unchanged)."""
     if not pool or pool == grid:
         return z
     lead, D = z.shape[:-2], z.shape[-1]
-    x = z.reshape(-1, grid, grid, D).permute(0, 3, 1, 2)  # (*, D, g, g)
+    views = z.shape[-2] // (grid * grid)
+    x = z.reshape(-1, grid, grid, D).permute(0, 3, 1, 2)  # (*K, D, g, g)
     x = F.adaptive_avg_pool2d(x, pool)
-    return x.permute(0, 2, 3, 1).reshape(*lead, pool * pool, D)
+    return x.permute(0, 2, 3, 1).reshape(*lead, views * pool * pool, D)
 
 
 @torch.no_grad()
 def encode_frames(encoder: VideoEncoder, frames: Tensor, pool: int) -> Tensor:
     """Single frames (B, C, H, W) float in [0, 1] -> layer-normed tokens (B, N, D), the patch grid
     pooled to ``pool`` x ``pool`` (0: the full grid). Each frame is repeated to fill a tubelet, as
-    V-JEPA 2-AC encodes single frames. An encoder with an embedding head gives its frame
-    embeddings (B, 1, E) instead (``pool`` does not apply)."""
+    V-JEPA 2-AC encodes single frames. Frames of K cameras stacked along the channels (B, K*C, H, W)
+    are each encoded alone and their tokens laid side by side, camera after camera: (B, K*N, D).
+    An encoder with an embedding head gives its frame embeddings (B, 1, E) instead (``pool`` does
+    not apply; its head reads all the cameras it was built for)."""
     if encoder.cfg.embed_dim:
         return encoder.embed_frames(frames)
-    video = frames[:, None].expand(-1, encoder.cfg.tubelet, -1, -1, -1)  # (B, tubelet, C, H, W)
-    z = encoder(video)[:, 0]  # (B, grid*grid, D)
+    B, KC, H, W = frames.shape
+    C = encoder.cfg.in_chans
+    if KC % C:
+        raise ValueError(f"frames have {KC} channels: not a whole number of {C}-channel cameras")
+    views = frames.reshape(B * (KC // C), C, H, W)  # each camera a frame of its own
+    video = views[:, None].expand(-1, encoder.cfg.tubelet, -1, -1, -1)  # (B*K, tubelet, C, H, W)
+    z = encoder(video)[:, 0]  # (B*K, grid*grid, D)
     z = F.layer_norm(z, z.shape[-1:])
-    return pool_tokens(z, encoder.cfg.grid, pool)
+    z = pool_tokens(z, encoder.cfg.grid, pool)  # (B*K, N, D)
+    return z.reshape(B, -1, z.shape[-1])

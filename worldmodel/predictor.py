@@ -42,6 +42,7 @@ class PredictorConfig:
     enc_dim: int = 128  # D, the encoder's width
     grid: int = 8  # encoder patch grid per side
     pool: int = 4  # pool the grid to pool x pool tokens (0: no pooling)
+    cameras: int = 1  # K: each frame's tokens are K cameras' grids, RoPE'd as one grid K sides tall
     action_dim: int = 10  # A: action block k x env action dim
     state_dim: int = 4  # P (0: no state tokens)
     dim: int = 128  # Dp
@@ -70,8 +71,8 @@ class PredictorConfig:
 
     @property
     def tokens(self) -> int:
-        """Patch tokens per frame after pooling (N)."""
-        return self.side**2
+        """Patch tokens per frame after pooling, all cameras (N)."""
+        return self.cameras * self.side**2
 
     @property
     def extra(self) -> int:
@@ -123,7 +124,7 @@ class ActionConditionedPredictor(nn.Module):
     def _frame_angles(self, t0: int, frames: int, device) -> Tensor:
         """RoPE angles for ``frames`` token groups starting at frame t0 -> (frames*(E+N), hd/2)."""
         cfg = self.cfg
-        patch = grid_positions(frames, cfg.side, cfg.side, device).view(frames, cfg.tokens, 3)
+        patch = grid_positions(frames, cfg.cameras * cfg.side, cfg.side, device).view(frames, cfg.tokens, 3)
         patch[..., 0] += t0
         time_only = torch.zeros(frames, cfg.extra, 3, device=device)
         time_only[..., 0] = torch.arange(t0, t0 + frames, device=device)[:, None]

@@ -67,6 +67,11 @@ class FeatureStore:
             self._array = np.load(self.path / "features.npy", mmap_mode="r")
         return self._array
 
+    @property
+    def image_keys(self) -> tuple[str, ...]:
+        """The cameras the features were built on, in token order."""
+        return tuple(self.meta.get("image_keys") or [self.meta["image_key"]])  # one "image_key": older stores
+
     def normalize(self, z: Tensor) -> Tensor:
         """Layer-normed pooled tokens (..., N, D) -> standardised (..., N, D)."""
         return (z - self.mean.to(z.device)) / self.std.to(z.device)
@@ -84,19 +89,20 @@ class FeatureStore:
     def build(
         cls, dataset: LeRobotDataset, encoder, pool: int, out: Path, *, train_episodes: list[int] | None = None,
         device: str | torch.device = "cpu", batch: int = 256, progress: bool = True, encoder_run: str = "",
-        image_key: str | None = None,
+        image_keys: tuple[str, ...] = (),
     ) -> FeatureStore:  # fmt: skip
-        """Encode every frame of ``dataset``'s camera ``image_key`` (default the first); statistics
-        from ``train_episodes`` (default all)."""
+        """Encode every frame of ``dataset``'s cameras ``image_keys`` (default the first; several:
+        each encoded alone, their tokens side by side, (N_frames, K*N, D)); statistics from
+        ``train_episodes`` (default all)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        key = image_key or dataset.video_keys[0]
+        keys = tuple(image_keys) or tuple(dataset.video_keys[:1])
         n = dataset.num_frames
         grid = encoder.cfg.grid
         side = pool or grid
         tmp = out / "features.npy.tmp"
         arr = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.float16, shape=(n, side * side, encoder.cfg.dim)
+            tmp, mode="w+", dtype=np.float16, shape=(n, len(keys) * side * side, encoder.cfg.dim)
         )
         bar = tqdm(total=n, desc="encoding frames", unit="frame", disable=not progress, leave=False)
         for pos in range(dataset.num_episodes):
@@ -104,7 +110,7 @@ class FeatureStore:
             length = rows.stop - rows.start
             for s in range(0, length, batch):
                 idx = np.arange(s, min(s + batch, length))
-                frames = to_float_frames(dataset.frames(key, pos, idx))
+                frames = to_float_frames(dataset.camera_frames(keys, pos, idx))
                 z = encode_frames(encoder, frames.to(device), pool)
                 arr[rows.start + s : rows.start + s + len(idx)] = z.cpu().numpy().astype(np.float16)
                 bar.update(len(idx))
@@ -123,7 +129,8 @@ class FeatureStore:
         arr.flush()
         del arr
         tmp.replace(out / "features.npy")
-        meta = {"encoder_run": encoder_run, "image_key": key, "pool": pool, "tokens": side * side, "dim": encoder.cfg.dim,
+        meta = {"encoder_run": encoder_run, "image_keys": list(keys), "pool": pool, "tokens": len(keys) * side * side,
+                "dim": encoder.cfg.dim,
                 "frames": n, "mean": mean.tolist(), "std": std.tolist(),
                 "episode_starts": {str(int(e)): int(s) for e, s in zip(dataset.episode_index, dataset.starts)}}  # fmt: skip
         (out / "features.json").write_text(json.dumps(meta))

@@ -144,10 +144,8 @@ def _resources(cfg: EvalConfig):
     """Per process: the env, the world model, and the dataset goal pool (built once)."""
     key = (cfg.task, str(cfg.model), str(cfg.data))
     if key not in _CACHE:
-        import gymnasium as gym
         import torch
 
-        from envs.registration import resolve_task
         from worldmodel.data import LeRobotDataset
 
         torch.set_num_threads(1)
@@ -161,9 +159,38 @@ def _resources(cfg: EvalConfig):
         ds = LeRobotDataset(data, episodes=held, check_videos=False) if data is not None else None
         size = ds.features[ds.video_keys[0]]["shape"][0] if ds is not None else (
             wm.encoder.cfg.image_size if wm is not None else 64)  # fmt: skip
-        env = gym.make(resolve_task(cfg.task), image_size=int(size))
+        env = task_env(cfg.task, int(size), () if wm is None else wm.image_keys)
         _CACHE[key] = (env, wm, ds)
     return _CACHE[key]
+
+
+def task_env(task: str, image_size: int, image_keys: tuple[str, ...] = ()):
+    """The task's env rendering the cameras a world model sees: ``image_keys`` are its dataset's
+    camera features (``observation.images.<camera>``, in the model's order; empty: the task's
+    default camera). A model of other cameras raises, naming them and the task's."""
+    import gymnasium as gym
+
+    from envs.registration import resolve_task
+
+    task_id = resolve_task(task)
+    env = gym.make(task_id, image_size=image_size)
+    if not image_keys:
+        return env
+    prefix = "observation.images."
+    names = tuple(k[len(prefix) :] for k in image_keys if k.startswith(prefix))
+    if len(names) < len(image_keys):
+        env.close()
+        raise ValueError(f"the world model sees cameras {list(image_keys)}, which a task does not render "
+                         f"({prefix}<camera> keys only): judge it on recorded episodes with wm eval-offline")  # fmt: skip
+    if names == env.unwrapped.camera_names:
+        return env
+    env.close()
+    try:
+        return gym.make(task_id, image_size=image_size, camera=names if len(names) > 1 else names[0])
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"the world model sees cameras {list(names)}, which {task_id} cannot render ({e})"
+        ) from e
 
 
 def goal_source(model: Path | None, data: Path | None) -> tuple[Path | None, list[int] | None]:
@@ -393,9 +420,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.model is not None and (Path(cfg.model) / "world_model.json").exists():
         wm_spec = json.loads((Path(cfg.model) / "world_model.json").read_text())
         skip = wm_spec["frameskip"]
-        if len(wm_spec.get("image_keys") or ()) > 1:
-            raise ValueError(f"{cfg.model} sees {len(wm_spec['image_keys'])} cameras and a task renders one: "
-                             "judge it on recorded episodes with wm eval-offline")  # fmt: skip
+        task_env(cfg.task, 64, tuple(wm_spec.get("image_keys") or ())).close()  # cameras the task renders
         if skip != cfg.action_block:
             raise ValueError(f"{cfg.model} predicts {skip} env steps per model step; --action-block is "
                              f"{cfg.action_block}: set --action-block {skip}")  # fmt: skip

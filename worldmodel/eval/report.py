@@ -31,12 +31,20 @@ def caption(img: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(canvas)
 
 
+def side_by_side(frame: np.ndarray) -> np.ndarray:
+    """A frame of K cameras stacked along the channels (H, W, 3K) -> their views in a row (H, K*W, 3)."""
+    views = frame.shape[-1] // 3
+    return frame if views == 1 else np.concatenate(np.split(frame, views, axis=-1), axis=1)
+
+
 def episode_frames(
     observations: list[np.ndarray], goal: np.ndarray, costs: list[float], block: int, scale: int = 3
 ):
-    """Video frames: observation | goal, each step captioned with the current plan's predicted cost."""
-    goal_up = upscale(goal, scale)
+    """Video frames: observation | goal, each step captioned with the current plan's predicted cost;
+    frames of several cameras (H, W, 3K) show their views side by side."""
+    goal_up = upscale(side_by_side(goal), scale)
     for t, obs in enumerate(observations):
+        obs = side_by_side(obs)
         c = costs[min(t // block, len(costs) - 1)] if costs else float("nan")
         label = f"observation | goal   t={t + 1}" + (f"  plan cost {c:.3g}" if math.isfinite(c) else "")
         frame = np.concatenate([upscale(obs, scale), goal_up], axis=1)

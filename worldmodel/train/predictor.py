@@ -80,8 +80,9 @@ class TrainACConfig:
     """run directory (reused to resume)"""
     features: Path | None = None
     """where the encoded features are stored (default <out>/features); reused when present"""
-    image_key: str | None = None
-    """the camera to train on (default: the dataset's first)"""
+    image_keys: tuple[str, ...] = ()
+    """the cameras the predictor sees, in this order (default: the dataset's first); several (of one
+    frame size) are each encoded by the frozen encoder and their tokens laid side by side"""
     preset: Literal[PredictorPreset, "custom"] = "cpu"
     """predictor size; custom uses --size"""
     size: PredictorSize = field(default_factory=PredictorSize)
@@ -126,9 +127,11 @@ class TrainACConfig:
 
 
 def predictor_config(
-    cfg: TrainACConfig, enc_dim: int, grid: int, action_dim: int, state_dim: int
+    cfg: TrainACConfig, enc_dim: int, grid: int, action_dim: int, state_dim: int, cameras: int = 1
 ) -> PredictorConfig:
     if cfg.init_official is not None:
+        if cameras > 1:
+            raise ValueError(f"--init-official: the official predictor sees one camera, not {cameras}")
         from worldmodel.official import ac_config_from_state, load_official_file
 
         pcfg = ac_config_from_state(
@@ -149,7 +152,7 @@ def predictor_config(
     return PredictorConfig(
         enc_dim=enc_dim, grid=grid, pool=cfg.pool, action_dim=cfg.frameskip * action_dim,
         state_dim=state_dim if cfg.use_state else 0, dim=size.dim, depth=size.depth, heads=size.heads,
-        residual=size.residual,
+        residual=size.residual, cameras=cameras,
     )  # fmt: skip
 
 
@@ -244,24 +247,31 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     run = Path(cfg.out)
     feat_dir = Path(cfg.features) if cfg.features else run / "features"
     codec = state_codec(cfg, full)
+    cameras = cfg.image_keys or tuple(full.video_keys[:1])
+    unknown = [k for k in cameras if k not in full.video_keys]
+    if not cameras:
+        raise ValueError(f"{cfg.data} has no camera (video feature) to train on")
+    if unknown:
+        raise ValueError(f"{cfg.data} has no camera {unknown}; its cameras are {full.video_keys}")
+    sizes = {tuple(full.features[k]["shape"]) for k in cameras}
+    if len(sizes) > 1:
+        raise ValueError(f"{cfg.data}: cameras {list(cameras)} differ in frame size {sorted(sizes)}; several "
+                         "cameras need one size")  # fmt: skip
     pcfg = predictor_config(cfg, encoder.cfg.dim, encoder.cfg.grid, full.columns["action"].shape[1],
-                            codec.encoded_dim)  # fmt: skip
+                            codec.encoded_dim, cameras=len(cameras))  # fmt: skip
     resume = open_run(run, {"run": cfg, "predictor": pcfg, "held_out_episodes": held, "state_angles": codec.angles},
                       force_new=loop.force_new, main=rt.main)  # fmt: skip
-    camera = cfg.image_key or (full.video_keys[0] if full.video_keys else None)
-    if camera not in full.video_keys:
-        raise ValueError(f"{cfg.data} has no camera {camera!r}; its cameras are {full.video_keys}")
     if rt.main and not (feat_dir / "features.json").exists():
         FeatureStore.build(full, encoder, cfg.pool, feat_dir, train_episodes=train_eps, device=rt.device,
-                           progress=loop.progress, encoder_run=str(cfg.encoder), image_key=camera)  # fmt: skip
+                           progress=loop.progress, encoder_run=str(cfg.encoder), image_keys=cameras)  # fmt: skip
     if rt.world > 1:
         torch.distributed.barrier()
     store = FeatureStore(feat_dir)
-    built = store.meta.get("image_key", full.video_keys[0])
-    if store.meta["pool"] != cfg.pool or store.meta["encoder_run"] != str(cfg.encoder) or built != camera:
+    built = store.image_keys
+    if store.meta["pool"] != cfg.pool or store.meta["encoder_run"] != str(cfg.encoder) or built != cameras:
         raise ValueError(f"features at {feat_dir} were built with pool {store.meta['pool']} from "
-                         f"{store.meta['encoder_run']!r} on {built}; this run wants pool {cfg.pool} from "
-                         f"{str(cfg.encoder)!r} on {camera}")  # fmt: skip
+                         f"{store.meta['encoder_run']!r} on {list(built)}; this run wants pool {cfg.pool} from "
+                         f"{str(cfg.encoder)!r} on {list(cameras)}")  # fmt: skip
 
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps, check_videos=False)
@@ -307,10 +317,10 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
             readout = None
             if cfg.use_state:
                 readout = fit_goal_readout(train, encoder, rt.device, codec, kind=cfg.readout, frames=cfg.readout_frames,
-                                           mlp_steps=cfg.readout_steps, progress=loop.progress, image_keys=(camera,))  # fmt: skip
+                                           mlp_steps=cfg.readout_steps, progress=loop.progress, image_keys=cameras)  # fmt: skip
             export_world_model(weights, pcfg, run, encoder_run=cfg.encoder, mean=store.meta["mean"],
                                std=store.meta["std"], pool=cfg.pool, frameskip=cfg.frameskip, codec=codec,
-                               readout=readout, features=full.features, image_keys=(camera,))  # fmt: skip
+                               readout=readout, features=full.features, image_keys=cameras)  # fmt: skip
     return metrics
 
 

@@ -66,7 +66,9 @@ class PretrainConfig:
     """env steps between clip frames"""
     held_out: float = HELD_OUT
     """fraction of episodes kept out of training for the checks"""
-    image_key: str | None = None
+    image_keys: tuple[str, ...] = ()
+    """cameras to pretrain on (default: the dataset's first); several (of one frame size) give clips
+    of each camera to the one encoder"""
     cache: bool = True
     """decode the video once into a frame cache"""
     loop: LoopConfig = field(default_factory=LoopConfig)
@@ -142,9 +144,17 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     full = LeRobotDataset(cfg.data)
     if not full.num_episodes:
         raise DatasetError(f"{full.info_path}: the dataset holds no episodes")
-    key = cfg.image_key or (full.video_keys[0] if full.video_keys else None)
-    if key is None:
+    keys = cfg.image_keys or tuple(full.video_keys[:1])
+    if not keys:
         raise ValueError(f"{cfg.data} has no video feature to pretrain on")
+    unknown = [k for k in keys if k not in full.video_keys]
+    if unknown:
+        raise ValueError(f"{cfg.data} has no camera {unknown}; its cameras are {full.video_keys}")
+    sizes = {tuple(full.features[k]["shape"]) for k in keys}
+    if len(sizes) > 1:
+        raise ValueError(f"{cfg.data}: cameras {list(keys)} differ in frame size {sorted(sizes)}; one encoder "
+                         "needs one size")  # fmt: skip
+    key = keys[0]
     train_eps, held_eps = split_episodes(full.episode_index, cfg.held_out, seed=loop.seed)
     image_size = int(full.features[key]["shape"][0])
     mcfg = model_config(cfg, image_size)
@@ -156,8 +166,13 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
 
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps)
-    clips = ClipDataset(train, ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip), image_key=key,
-                        state_key=None, action_key=None, cache=cfg.cache)  # fmt: skip
+    spec = ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip)
+    clips = torch.utils.data.ConcatDataset(
+        [
+            ClipDataset(train, spec, image_key=k, state_key=None, action_key=None, cache=cfg.cache)
+            for k in keys
+        ]
+    )  # each camera's clips in turn: the batches mix cameras
     held = LeRobotDataset(cfg.data, episodes=held_eps) if held_eps else None
     check = RepresentationCheck(held, cfg, key, size=64, rt=rt) if rt.main else None
 
