@@ -51,7 +51,9 @@ def test_several_cameras_are_for_our_tasks_only():
 
 
 def test_collect_records_one_video_per_camera(tmp_path):
-    base = dict(task="reacher", episodes=2, steps=6, image_size=32, workers=0, codec="h264-lossless", progress=False)
+    base = dict(
+        task="reacher", episodes=2, steps=6, image_size=32, workers=0, codec="h264-lossless", progress=False
+    )
     collect(CollectConfig(out=tmp_path / "one", **base))
     collect(CollectConfig(out=tmp_path / "two", cameras=("top", "side"), **base))
     one, two = LeRobotDataset(tmp_path / "one"), LeRobotDataset(tmp_path / "two")
@@ -68,7 +70,9 @@ def test_collect_records_one_video_per_camera(tmp_path):
     np.testing.assert_array_equal(one.columns["action"], two.columns["action"])
     recorded = json.loads((tmp_path / "two" / "meta" / "collection.json").read_text())["config"]
     assert recorded["cameras"] == ["top", "side"]
-    collect(CollectConfig(out=tmp_path / "two", cameras=("top", "side"), mode="append", **{**base, "episodes": 1}))
+    collect(
+        CollectConfig(out=tmp_path / "two", cameras=("top", "side"), mode="append", **{**base, "episodes": 1})
+    )
     with pytest.raises(ValueError, match=r"cameras: recorded \['top', 'side'\], asked \[\]"):
         collect(CollectConfig(out=tmp_path / "two", mode="append", **base))
 
@@ -100,7 +104,9 @@ def test_the_frozen_encoder_encodes_each_camera_alone_and_lays_their_tokens_side
 
 def test_a_predictor_of_two_cameras_sees_both_grids():
     torch.manual_seed(0)
-    cfg = PredictorConfig(enc_dim=8, grid=4, pool=2, cameras=2, action_dim=2, state_dim=0, dim=16, depth=1, heads=2)
+    cfg = PredictorConfig(
+        enc_dim=8, grid=4, pool=2, cameras=2, action_dim=2, state_dim=0, dim=16, depth=1, heads=2
+    )
     pred = ActionConditionedPredictor(cfg).eval()
     assert cfg.tokens == 8
     z, actions = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 2)
@@ -122,7 +128,7 @@ def test_eval_renders_the_cameras_the_model_sees():
         task_env("pointmass", 32, ("rgb",))
 
 
-def test_a_two_camera_world_model_plans_in_simulation(tmp_path):
+def test_a_two_camera_world_model_plans_in_simulation(tmp_path, capsys):
     data, enc, ac, out = tmp_path / "pm", tmp_path / "enc", tmp_path / "ac", tmp_path / "eval"
     collect(CollectConfig(task="pointmass", episodes=4, steps=30, image_size=32, workers=0, out=data,
                           cameras=("top", "side"), codec="h264-lossless", progress=False))  # fmt: skip
@@ -134,6 +140,27 @@ def test_a_two_camera_world_model_plans_in_simulation(tmp_path):
     wm(["eval", "--task", "pointmass", "--model", str(ac), "--rows", "model", "--goals", "dataset", "--episodes", "1",
         "--seeds", "0", "--samples", "8", "--elites", "2", "--iterations", "1", "--budget", "10", "--workers", "0",
         "--videos", "1", "--out", str(out), "--no-progress"])  # fmt: skip
+    for trainer in (["pretrain"], ["train-ac", "--encoder", str(enc)], ["train-joint"]):  # a camera it lacks
+        with pytest.raises(SystemExit) as e:
+            wm(
+                [
+                    *trainer,
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(tmp_path / "bad"),
+                    "--image-keys",
+                    TOP,
+                    "nope",
+                    *loop,
+                ]
+            )
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert (
+            len(err) == 1 and f"{data} has no camera ['nope']; its cameras are ['{TOP}', '{SIDE}']" in err[0]
+        )
+        assert not (tmp_path / "bad").exists()
     (row,) = json.loads((out / "results.json").read_text())["summary"]
     assert (row["row"], row["episodes"]) == ("model", 1) and row["evaluations"] == 8
     assert any(p.suffix == ".mp4" for p in out.iterdir())

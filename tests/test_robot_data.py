@@ -137,7 +137,9 @@ def test_a_robot_recording_is_described_trained_and_judged_offline(tmp_path, cap
 
     capsys.readouterr()
     err = one_line_error(capsys, ["eval", "--task", "pointmass", "--model", str(run), "--rows", "model"])
-    assert "['wrist', 'front'], which wm/PointMass-v0 cannot render" in err and "unknown camera 'wrist'" in err
+    assert (
+        "['wrist', 'front'], which wm/PointMass-v0 cannot render" in err and "unknown camera 'wrist'" in err
+    )
 
 
 @pytest.mark.parametrize("cameras", [[WRIST], [WRIST, CAM]])

@@ -61,7 +61,7 @@ class ClipDataset(Dataset):
     """A torch ``Dataset`` of clips from a LeRobot dataset (works with DataLoader workers).
 
     ``cache``: ``"auto"`` decodes the camera once into a memory-mapped frame cache when frames
-    are small (<= 128x128), ``True``/``False`` force it. ``image_key`` defaults to the first camera;
+    are small (<= 128x128), ``True``/``False`` force it (``progress``: a bar while it decodes). ``image_key`` defaults to the first camera;
     several keys (cameras of one size) give their frames stacked along the channels, (T, 3K, H, W)
     in the order given (what an encoder with ``cameras = K`` takes).
     """
@@ -76,6 +76,7 @@ class ClipDataset(Dataset):
         action_key: str | None = "action",
         cache: bool | str = "auto",
         cache_dir: str | Path | None = None,
+        progress: bool = True,
     ):
         self.ds = dataset if isinstance(dataset, LeRobotDataset) else LeRobotDataset(dataset)
         self.spec = spec or ClipSpec()
@@ -97,7 +98,7 @@ class ClipDataset(Dataset):
         self.state_key, self.action_key = state_key, action_key
         for key in keys:
             if FrameCache.wanted(self.ds, key, cache):
-                self.ds.frame_cache = FrameCache(self.ds, key, cache_dir)
+                self.ds.frame_cache = FrameCache(self.ds, key, cache_dir, progress=progress)
         self.anchors = self._anchors()
         if len(self.anchors) == 0:
             raise ValueError(

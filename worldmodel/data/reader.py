@@ -161,6 +161,21 @@ class LeRobotDataset:
 
     # -- frames -----------------------------------------------------------------------------
 
+    def cameras(self, keys: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
+        """The cameras ``keys`` (default: the first one), checked: each a video feature of this
+        dataset, all of one frame size (what several cameras through one encoder need)."""
+        keys = tuple(keys) or tuple(self.video_keys[:1])
+        if not keys:
+            raise ValueError(f"{self.root} has no camera (video feature)")
+        unknown = [k for k in keys if k not in self.video_keys]
+        if unknown:
+            raise ValueError(f"{self.root} has no camera {unknown}; its cameras are {self.video_keys}")
+        sizes = {tuple(self.features[k]["shape"]) for k in keys}
+        if len(sizes) > 1:
+            raise ValueError(f"{self.root}: cameras {list(keys)} differ in frame size {sorted(sizes)}; several "
+                             "cameras through one encoder need one size")  # fmt: skip
+        return keys
+
     def camera_frames(self, keys: tuple[str, ...] | list[str], pos: int, frame_indices) -> np.ndarray:
         """Frames of several cameras stacked along the channels -> (n, H, W, 3K), in ``keys``' order
         (what an encoder with ``cameras = K`` takes; one key: ``frames``)."""

@@ -178,12 +178,7 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
     for key in ("action", "observation.state"):
         if key not in full.columns:
             raise ValueError(f"{cfg.data} has no {key!r} column: the world model needs actions and states")
-    if not full.video_keys:
-        raise ValueError(f"{cfg.data} has no video feature to train on")
-    keys = cfg.image_keys or tuple(full.video_keys[:1])
-    unknown = [k for k in keys if k not in full.video_keys]
-    if unknown:
-        raise ValueError(f"{cfg.data} has no camera {unknown}; its cameras are {full.video_keys}")
+    keys = full.cameras(cfg.image_keys)
     key = keys[0]
     held = held_out_episodes(cfg, full)
     train_eps = [int(e) for e in full.episode_index if int(e) not in set(held)]
@@ -200,7 +195,7 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps)
     clips = ClipDataset(train, ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip), image_key=keys,
-                        cache=cfg.cache)  # fmt: skip
+                        cache=cfg.cache, progress=loop.progress)  # fmt: skip
 
     # -- model and optimiser ----------------------------------------------------------------
     torch.manual_seed(loop.seed)

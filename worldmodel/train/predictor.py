@@ -247,16 +247,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     run = Path(cfg.out)
     feat_dir = Path(cfg.features) if cfg.features else run / "features"
     codec = state_codec(cfg, full)
-    cameras = cfg.image_keys or tuple(full.video_keys[:1])
-    unknown = [k for k in cameras if k not in full.video_keys]
-    if not cameras:
-        raise ValueError(f"{cfg.data} has no camera (video feature) to train on")
-    if unknown:
-        raise ValueError(f"{cfg.data} has no camera {unknown}; its cameras are {full.video_keys}")
-    sizes = {tuple(full.features[k]["shape"]) for k in cameras}
-    if len(sizes) > 1:
-        raise ValueError(f"{cfg.data}: cameras {list(cameras)} differ in frame size {sorted(sizes)}; several "
-                         "cameras need one size")  # fmt: skip
+    cameras = full.cameras(cfg.image_keys)
     pcfg = predictor_config(cfg, encoder.cfg.dim, encoder.cfg.grid, full.columns["action"].shape[1],
                             codec.encoded_dim, cameras=len(cameras))  # fmt: skip
     resume = open_run(run, {"run": cfg, "predictor": pcfg, "held_out_episodes": held, "state_angles": codec.angles},

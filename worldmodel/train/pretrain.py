@@ -144,16 +144,7 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     full = LeRobotDataset(cfg.data)
     if not full.num_episodes:
         raise DatasetError(f"{full.info_path}: the dataset holds no episodes")
-    keys = cfg.image_keys or tuple(full.video_keys[:1])
-    if not keys:
-        raise ValueError(f"{cfg.data} has no video feature to pretrain on")
-    unknown = [k for k in keys if k not in full.video_keys]
-    if unknown:
-        raise ValueError(f"{cfg.data} has no camera {unknown}; its cameras are {full.video_keys}")
-    sizes = {tuple(full.features[k]["shape"]) for k in keys}
-    if len(sizes) > 1:
-        raise ValueError(f"{cfg.data}: cameras {list(keys)} differ in frame size {sorted(sizes)}; one encoder "
-                         "needs one size")  # fmt: skip
+    keys = full.cameras(cfg.image_keys)
     key = keys[0]
     train_eps, held_eps = split_episodes(full.episode_index, cfg.held_out, seed=loop.seed)
     image_size = int(full.features[key]["shape"][0])
@@ -169,7 +160,15 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     spec = ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip)
     clips = torch.utils.data.ConcatDataset(
         [
-            ClipDataset(train, spec, image_key=k, state_key=None, action_key=None, cache=cfg.cache)
+            ClipDataset(
+                train,
+                spec,
+                image_key=k,
+                state_key=None,
+                action_key=None,
+                cache=cfg.cache,
+                progress=loop.progress,
+            )
             for k in keys
         ]
     )  # each camera's clips in turn: the batches mix cameras
