@@ -260,3 +260,27 @@ def test_goal_read_out_takes_whole_episodes_up_to_its_frame_count_and_memory(enc
     assert 50 <= n < 50 + longest  # whole episodes until the count is reached
     monkeypatch.setattr(fit, "READOUT_BYTES", 4 * features * 30)  # room for 30 frames' features
     assert 30 <= fitted_rows(10**6)[0] < 30 + longest
+
+
+def test_the_feature_build_hands_the_read_out_its_episodes_encoded_once(encoder_run, tmp_path):
+    from worldmodel.data import LeRobotDataset
+    from worldmodel.data.features import FeatureStore
+    from worldmodel.readout.codec import StateCodec
+    from worldmodel.readout.fit import fit_goal_readout, readout_positions
+    from worldmodel.world_model import load_encoder
+
+    data, enc = encoder_run
+    ds, encoder, codec = LeRobotDataset(data, check_videos=False), load_encoder(enc, "cpu"), StateCodec(4)
+    size = encoder.cfg.grid**2 * encoder.cfg.dim
+    positions = readout_positions(ds, 60, size)
+    full_grid = dict.fromkeys(positions)
+    store = FeatureStore.build(ds, encoder, 2, tmp_path / "f", progress=False, full_grid=full_grid)
+    assert sorted(full_grid) == sorted(positions) and all(z.shape[1] == size for z in full_grid.values())
+    pooled = store.normalize(pool_tokens(full_grid[positions[0]].view(-1, encoder.cfg.grid**2, encoder.cfg.dim),
+                                         encoder.cfg.grid, 2))  # fmt: skip
+    rows = ds.episode_rows(positions[0])
+    torch.testing.assert_close(pooled, store.rows(np.arange(rows.start, rows.stop)), atol=2e-2, rtol=0)  # float16
+    once = fit_goal_readout(ds, encoder, "cpu", codec, kind="ridge", frames=60, mlp_steps=1, encoded=full_grid)
+    twice = fit_goal_readout(ds, encoder, "cpu", codec, kind="ridge", frames=60, mlp_steps=1)
+    for name, value in twice.tensors().items():
+        torch.testing.assert_close(once.tensors()[name], value, rtol=0, atol=0)

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from worldmodel.data import ClipSpec, LeRobotDataset
-from worldmodel.encoder import encode_frames, to_float_frames
+from worldmodel.encoder import encode_frames, pool_tokens, to_float_frames
 
 
 @torch.no_grad()
@@ -90,10 +90,13 @@ class FeatureStore:
         cls, dataset: LeRobotDataset, encoder, pool: int, out: Path, *, train_episodes: list[int] | None = None,
         device: str | torch.device = "cpu", batch: int = 256, progress: bool = True, encoder_run: str = "",
         image_keys: tuple[str, ...] = (),
+        full_grid: dict[int, Tensor] | None = None,
     ) -> FeatureStore:  # fmt: skip
         """Encode every frame of ``dataset``'s cameras ``image_keys`` (default the first; several:
         each encoded alone, their tokens side by side, (N_frames, K*N, D)); statistics from
-        ``train_episodes`` (default all)."""
+        ``train_episodes`` (default all). ``full_grid``: its keys name episode positions whose
+        unpooled layer-normed features (n, K*grid*grid*D) are put into it on the CPU, as
+        ``episode_features`` gives them (for the goal read-out, without a second encoding)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         keys = tuple(image_keys) or tuple(dataset.video_keys[:1])
@@ -111,7 +114,14 @@ class FeatureStore:
             for s in range(0, length, batch):
                 idx = np.arange(s, min(s + batch, length))
                 frames = to_float_frames(dataset.camera_frames(keys, pos, idx))
-                z = encode_frames(encoder, frames.to(device), pool)
+                if full_grid is not None and pos in full_grid:
+                    full = encode_frames(encoder, frames.to(device), 0)
+                    full_grid[pos] = (
+                        torch.cat([full_grid[pos], full.flatten(1).cpu()]) if s else full.flatten(1).cpu()
+                    )
+                    z = pool_tokens(full, grid, pool)
+                else:
+                    z = encode_frames(encoder, frames.to(device), pool)
                 arr[rows.start + s : rows.start + s + len(idx)] = z.cpu().numpy().astype(np.float16)
                 bar.update(len(idx))
         bar.close()

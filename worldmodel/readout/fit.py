@@ -101,32 +101,38 @@ def fit_feature_readout(
 READOUT_BYTES = 2 << 30
 
 
+def readout_positions(train: LeRobotDataset, frames: int, feature_size: int, seed: int = 0) -> list[int]:
+    """The episode positions of ``train`` whose frames the goal read-out is fitted on: whole random
+    episodes until about ``frames`` frames, fewer where their float32 features of ``feature_size``
+    values per frame would pass ``READOUT_BYTES``."""
+    order = np.random.default_rng(seed).permutation(train.num_episodes)
+    frames = min(frames, train.num_frames, max(1, READOUT_BYTES // (4 * feature_size)))
+    total = np.cumsum(train.lengths[order])
+    return [int(p) for p in order[: int(np.searchsorted(total, frames)) + 1]]
+
+
 def fit_goal_readout(
     train: LeRobotDataset, encoder, device, codec: StateCodec, *, kind: str, frames: int, mlp_steps: int,
-    seed: int = 0, progress: bool = False, image_keys: tuple[str, ...] = (),
+    seed: int = 0, progress: bool = False, image_keys: tuple[str, ...] = (), encoded: dict | None = None,
 ):  # fmt: skip
     """Read-out (``kind``: auto, mlp or ridge; an MLP fitted with ``mlp_steps``) of the encoded
-    proprio state from full-grid features of about ``frames`` training frames (whole random
-    episodes, each decoded in one batch), fewer where their float32 features would pass
-    ``READOUT_BYTES`` (the fits hold a few copies of them)."""
-
-    order = np.random.default_rng(seed).permutation(train.num_episodes)
-    feats, states, total = [], [], 0
-    frames = min(frames, train.num_frames)
-    bar = tqdm(
-        total=frames, desc="goal read-out: encoding frames", unit="frame", disable=not progress, leave=False
-    )
-    for z, s in episode_features(train, encoder, order, device, image_keys):
-        if not feats:
-            frames = min(frames, max(1, READOUT_BYTES // (4 * z[0].numel())))
-            bar.total = frames
-        feats.append(z)
-        states.append(s)
-        total += len(z)
+    proprio state from full-grid features of ``readout_positions``' training episodes (each
+    decoded in one batch; the fits hold a few copies of their features). ``encoded``: those
+    episodes' full-grid features already computed, ``{position in train: (n, F)}`` (what
+    ``FeatureStore.build`` keeps when asked), so their frames are not encoded again."""
+    feature_size = encoder.cfg.embed_dim or (len(image_keys) or 1) * encoder.cfg.grid**2 * encoder.cfg.dim
+    positions = readout_positions(train, frames, feature_size, seed)
+    encoded = encoded or {}
+    todo = [p for p in positions if p not in encoded]
+    bar = tqdm(total=int(train.lengths[todo].sum()), desc="goal read-out: encoding frames", unit="frame",
+               disable=not progress or not todo, leave=False)  # fmt: skip
+    fresh = {}
+    for p, (z, _) in zip(todo, episode_features(train, encoder, todo, device, image_keys)):
+        fresh[p] = z
         bar.update(len(z))
-        if total >= frames:
-            break
     bar.close()
+    feats = [encoded[p] if p in encoded else fresh[p] for p in positions]
+    states = [train.columns["observation.state"][train.episode_rows(p)] for p in positions]
     # shuffle rows so the held-out slice of the fit is not a block of similar frames
     x, y = torch.cat(feats).numpy(), codec.encode(torch.from_numpy(np.concatenate(states)).float()).numpy()
     perm = np.random.default_rng(seed + 1).permutation(len(x))

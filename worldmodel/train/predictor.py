@@ -34,6 +34,7 @@ from worldmodel.readout.fit import (
     fit_goal_readout,
     readout_from_tensors,
     readout_kind,
+    readout_positions,
     readout_rows,
 )
 from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
@@ -252,9 +253,23 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
                             codec.encoded_dim, cameras=len(cameras))  # fmt: skip
     resume = open_run(run, {"run": cfg, "predictor": pcfg, "held_out_episodes": held, "state_angles": codec.angles},
                       force_new=loop.force_new, main=rt.main)  # fmt: skip
+    train = LeRobotDataset(cfg.data, episodes=train_eps, check_videos=False)
+    readout = None  # the goal read-out, fitted while the features are built (else after training)
     if rt.main and not (feat_dir / "features.json").exists():
+        full_grid = {}
+        if cfg.use_state and loop.steps > 0:  # the read-out's episodes: encoded once, for both
+            feature_size = len(cameras) * encoder.cfg.grid**2 * encoder.cfg.dim
+            at = {int(e): p for p, e in enumerate(full.episode_index)}
+            full_grid = {at[int(train.episode_index[p])]: None
+                         for p in readout_positions(train, cfg.readout_frames, feature_size)}  # fmt: skip
         FeatureStore.build(full, encoder, cfg.pool, feat_dir, train_episodes=train_eps, device=rt.device,
-                           progress=loop.progress, encoder_run=str(cfg.encoder), image_keys=cameras)  # fmt: skip
+                           progress=loop.progress, encoder_run=str(cfg.encoder), image_keys=cameras,
+                           full_grid=full_grid or None)  # fmt: skip
+        if full_grid:
+            back = {int(e): p for p, e in enumerate(train.episode_index)}
+            encoded = {back[int(full.episode_index[p])]: z for p, z in full_grid.items()}
+            readout = goal_readout(cfg, train, encoder, codec, cameras, rt, encoded)
+            del full_grid, encoded
     if rt.world > 1:
         torch.distributed.barrier()
     store = FeatureStore(feat_dir)
@@ -265,7 +280,6 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
                          f"{str(cfg.encoder)!r} on {list(cameras)}")  # fmt: skip
 
     # -- data -----------------------------------------------------------------------------
-    train = LeRobotDataset(cfg.data, episodes=train_eps, check_videos=False)
     seqs = FeatureClips(train, store, cfg.frames, cfg.frameskip)
 
     # -- model and optimiser ----------------------------------------------------------------
@@ -291,12 +305,12 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     batches = (seqs.batch(ix) for ix in sampler)  # stored features: a vectorised gather, no workers needed
 
     # -- loop -------------------------------------------------------------------------------
-    readout = frozen_readout(cfg, store, full, held, codec, run, rt) if cfg.readout_weight > 0 else None
+    loss_readout = frozen_readout(cfg, store, full, held, codec, run, rt) if cfg.readout_weight > 0 else None
 
     def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
         z = batch["z"].to(rt.device)
         actions, states = batch["actions"].to(rt.device), codec.encode(batch["states"].to(rt.device))
-        return sequence_loss(ddp, z, actions, states, cfg, readout)
+        return sequence_loss(ddp, z, actions, states, cfg, loss_readout)
 
     metrics, done = run_training(
         name="train-ac", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules={"predictor": model},
@@ -305,14 +319,20 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     if done >= loop.steps:
         weights = full_state(model, rt)  # collective under FSDP2
         if rt.main:
-            readout = None
-            if cfg.use_state:
-                readout = fit_goal_readout(train, encoder, rt.device, codec, kind=cfg.readout, frames=cfg.readout_frames,
-                                           mlp_steps=cfg.readout_steps, progress=loop.progress, image_keys=cameras)  # fmt: skip
+            if cfg.use_state and readout is None:
+                readout = goal_readout(cfg, train, encoder, codec, cameras, rt)
             export_world_model(weights, pcfg, run, encoder_run=cfg.encoder, mean=store.meta["mean"],
                                std=store.meta["std"], pool=cfg.pool, frameskip=cfg.frameskip, codec=codec,
                                readout=readout, features=full.features, image_keys=cameras)  # fmt: skip
     return metrics
+
+
+def goal_readout(cfg: TrainACConfig, train, encoder, codec: StateCodec, cameras, rt: Runtime, encoded=None):
+    """The world model's goal read-out on the frozen encoder's full-grid features of training
+    frames (``encoded``: some of them already computed, by episode position in ``train``)."""
+    return fit_goal_readout(train, encoder, rt.device, codec, kind=cfg.readout, frames=cfg.readout_frames,
+                            mlp_steps=cfg.readout_steps, progress=cfg.loop.progress, image_keys=cameras,
+                            encoded=encoded)  # fmt: skip
 
 
 def frozen_readout(cfg: TrainACConfig, store, full, held, codec: StateCodec, run: Path, rt: Runtime):
