@@ -279,8 +279,10 @@ def test_the_feature_build_hands_the_read_out_its_episodes_encoded_once(encoder_
     pooled = store.normalize(pool_tokens(full_grid[positions[0]].view(-1, encoder.cfg.grid**2, encoder.cfg.dim),
                                          encoder.cfg.grid, 2))  # fmt: skip
     rows = ds.episode_rows(positions[0])
-    torch.testing.assert_close(pooled, store.rows(np.arange(rows.start, rows.stop)), atol=2e-2, rtol=0)  # float16
-    once = fit_goal_readout(ds, encoder, "cpu", codec, kind="ridge", frames=60, mlp_steps=1, encoded=full_grid)
-    twice = fit_goal_readout(ds, encoder, "cpu", codec, kind="ridge", frames=60, mlp_steps=1)
+    stored = store.rows(np.arange(rows.start, rows.stop))  # float16
+    torch.testing.assert_close(pooled, stored, atol=2e-2, rtol=0)
+    fit = dict(kind="ridge", frames=60, mlp_steps=1)
+    once = fit_goal_readout(ds, encoder, "cpu", codec, encoded=full_grid, **fit)
+    twice = fit_goal_readout(ds, encoder, "cpu", codec, **fit)
     for name, value in twice.tensors().items():
         torch.testing.assert_close(once.tensors()[name], value, rtol=0, atol=0)
