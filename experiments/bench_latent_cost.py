@@ -7,6 +7,7 @@ horizon steps per iteration, KV-cached rollouts) and counts its FLOPs with torch
     python experiments/bench_latent_cost.py                     # CPU, 2 threads
     python experiments/bench_latent_cost.py --device cuda --samples 300 --iterations 30
     python experiments/bench_latent_cost.py --sizes 64x3x4 --threads 1
+    python experiments/bench_latent_cost.py --sizes 64x3x2 --compile   # eager and torch.compile'd
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class LatentCostConfig:
     """model steps per candidate (H)"""
     sizes: tuple[str, ...] = ("64x3x4", "128x4x4", "128x4x8", "64x3x2")
     """predictors to time, each as width x depth x pooled grid side"""
+    compile: bool = False
+    """also time each with the predictor's rollout compiled (``torch.compile``; its first call,
+    the compilation, is reported and not timed)"""
 
 
 def peak_matmul(device: torch.device, n: int = 1024, reps: int = 20) -> float:
@@ -75,27 +79,39 @@ def main(cfg: LatentCostConfig) -> None:
         acts = torch.rand(cfg.samples, cfg.horizon, 10, device=device)
         goal = torch.randn(pcfg.tokens, 128, device=device)
 
-        def cost(a, model=model, z0=z0, s0=s0, goal=goal):
-            pred, _ = model.rollout(z0, s0, a)
+        def cost(a, rollout=model.rollout, z0=z0, s0=s0, goal=goal):
+            pred, _ = rollout(z0, s0, a)
             return (pred[:, -1] - goal).pow(2).mean(dim=(-2, -1))
 
         cost(acts)
         with FlopCounterMode(display=False) as fc:
             cost(acts)
         flops = fc.get_total_flops()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        for _ in range(cfg.iterations):
-            cost(acts)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        sec = time.perf_counter() - t
-        rate = flops * cfg.iterations / sec
         per = flops / (cfg.samples * cfg.horizon) / 1e6
-        print(
-            f"| {dim} x {depth} | {pcfg.tokens}+2 | {per:.2f} | {sec:.3f} | {rate / 1e9:.1f} | {rate / peak:.0%} |"
-        )
+        variants = [("", cost)]
+        if cfg.compile:
+            compiled = torch.compile(model.rollout, dynamic=False)
+            t = time.perf_counter()
+            cost(acts, rollout=compiled)
+            variants.append((f", compiled ({time.perf_counter() - t:.0f} s to compile)",
+                             lambda a, c=compiled: cost(a, rollout=c)))  # fmt: skip
+        for label, fn in variants:
+            sec = _replan_seconds(fn, acts, cfg.iterations, device)
+            rate = flops * cfg.iterations / sec
+            print(f"| {dim} x {depth}{label} | {pcfg.tokens}+2 | {per:.2f} | {sec:.3f} | {rate / 1e9:.1f} | "
+                  f"{rate / peak:.0%} |")  # fmt: skip
+
+
+def _replan_seconds(cost, acts, iterations: int, device) -> float:
+    """Seconds of one CEM re-plan: ``iterations`` batched cost calls."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(iterations):
+        cost(acts)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
 
 
 if __name__ == "__main__":
