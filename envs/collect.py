@@ -175,7 +175,7 @@ def dataset_features(task_id: str, image_size: int, cameras: tuple[str, ...]) ->
     order of the channels of the env's ``pixels``)."""
     env = _env(task_id, image_size, cameras)
     h, w = env.image_hw
-    image_keys = [f"observation.images.{name}" for name in getattr(env, "camera_names", (env.camera_name,))]
+    image_keys = [f"observation.images.{name}" for name in env.camera_names]
     action_dim = env.action_space.shape[0]
     video = {"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"]}
     features = {

@@ -54,6 +54,7 @@ class PixelsAndState(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         self.state_names = tuple(f"obs{i}" for i in range(flat.shape[0]))
         #: the camera name recorded in a dataset's image key
         self.camera_name = "rgb"
+        self.camera_names = (self.camera_name,)  # the one view ``pixels`` holds
 
     def observation(self, observation: Any) -> dict[str, np.ndarray]:
         frame = self.env.render()

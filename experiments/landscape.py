@@ -56,20 +56,18 @@ class LandscapeConfig:
 
 
 def measure(cfg: LandscapeConfig, model: Path) -> dict:
-    import gymnasium as gym
 
-    from envs.registration import resolve_task
     from planners import make_oracle_cost
     from worldmodel.data import LeRobotDataset
     from worldmodel.eval.landscape import candidate_order, frame_order, random_candidates
-    from worldmodel.eval.protocol import EvalConfig, _dataset_start, goal_source
+    from worldmodel.eval.protocol import EvalConfig, _dataset_start, goal_source, task_env
     from worldmodel.world_model import WorldModel, make_latent_goal_cost
 
     wm = WorldModel.load(model)
     ecfg = EvalConfig(task=cfg.task, model=model, data=cfg.data, goal_offset=cfg.goal_offset)
     data, held = goal_source(model, cfg.data)
     ds = LeRobotDataset(data, episodes=held, check_videos=False)
-    env = gym.make(resolve_task(cfg.task), image_size=int(ds.features[ds.video_keys[0]]["shape"][0]))
+    env = task_env(cfg.task, int(ds.features[ds.video_keys[0]]["shape"][0]), wm.image_keys)
     task = env.unwrapped
     frames = frame_order(wm, ds, task, goals=cfg.goals, frames=cfg.frames, metric=cfg.metric, seed=cfg.seed)
     orders = []

@@ -161,6 +161,11 @@ def test_a_two_camera_world_model_plans_in_simulation(tmp_path, capsys):
             len(err) == 1 and f"{data} has no camera ['nope']; its cameras are ['{TOP}', '{SIDE}']" in err[0]
         )
         assert not (tmp_path / "bad").exists()
+    from worldmodel.eval.landscape import encode_rows
+    from worldmodel.world_model import WorldModel
+
+    model = WorldModel.load(ac)  # the landscape measure encodes the frames of both cameras, too
+    assert encode_rows(model, LeRobotDataset(data), np.arange(3)).shape[1] == model.predictor.cfg.tokens
     (row,) = json.loads((out / "results.json").read_text())["summary"]
     assert (row["row"], row["episodes"]) == ("model", 1) and row["evaluations"] == 8
     assert any(p.suffix == ".mp4" for p in out.iterdir())

@@ -272,11 +272,12 @@ def test_the_feature_build_hands_the_read_out_its_episodes_encoded_once(encoder_
     data, enc = encoder_run
     ds, encoder, codec = LeRobotDataset(data, check_videos=False), load_encoder(enc, "cpu"), StateCodec(4)
     size = encoder.cfg.grid**2 * encoder.cfg.dim
-    positions = readout_positions(ds, 60, size)
-    full_grid = dict.fromkeys(positions)
+    positions = readout_positions(ds, encoder, 60)
+    episodes = [int(ds.episode_index[p]) for p in positions]
+    full_grid = dict.fromkeys(episodes)
     store = FeatureStore.build(ds, encoder, 2, tmp_path / "f", progress=False, full_grid=full_grid)
-    assert sorted(full_grid) == sorted(positions) and all(z.shape[1] == size for z in full_grid.values())
-    pooled = store.normalize(pool_tokens(full_grid[positions[0]].view(-1, encoder.cfg.grid**2, encoder.cfg.dim),
+    assert sorted(full_grid) == sorted(episodes) and all(z.shape[1] == size for z in full_grid.values())
+    pooled = store.normalize(pool_tokens(full_grid[episodes[0]].view(-1, encoder.cfg.grid**2, encoder.cfg.dim),
                                          encoder.cfg.grid, 2))  # fmt: skip
     rows = ds.episode_rows(positions[0])
     stored = store.rows(np.arange(rows.start, rows.stop))  # float16

@@ -94,7 +94,7 @@ class FeatureStore:
     ) -> FeatureStore:  # fmt: skip
         """Encode every frame of ``dataset``'s cameras ``image_keys`` (default the first; several:
         each encoded alone, their tokens side by side, (N_frames, K*N, D)); statistics from
-        ``train_episodes`` (default all). ``full_grid``: its keys name episode positions whose
+        ``train_episodes`` (default all). ``full_grid``: its keys name episodes (by index) whose
         unpooled layer-normed features (n, K*grid*grid*D) are put into it on the CPU, as
         ``episode_features`` gives them (for the goal read-out, without a second encoding)."""
         out = Path(out)
@@ -111,14 +111,14 @@ class FeatureStore:
         for pos in range(dataset.num_episodes):
             rows = dataset.episode_rows(pos)
             length = rows.stop - rows.start
+            episode = int(dataset.episode_index[pos])
             for s in range(0, length, batch):
                 idx = np.arange(s, min(s + batch, length))
                 frames = to_float_frames(dataset.camera_frames(keys, pos, idx))
-                if full_grid is not None and pos in full_grid:
+                if full_grid is not None and episode in full_grid:
                     full = encode_frames(encoder, frames.to(device), 0)
-                    full_grid[pos] = (
-                        torch.cat([full_grid[pos], full.flatten(1).cpu()]) if s else full.flatten(1).cpu()
-                    )
+                    part = full.flatten(1).cpu()
+                    full_grid[episode] = torch.cat([full_grid[episode], part]) if s else part
                     z = pool_tokens(full, grid, pool)
                 else:
                     z = encode_frames(encoder, frames.to(device), pool)

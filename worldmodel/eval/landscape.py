@@ -102,10 +102,9 @@ def frame_order(wm, dataset, task, *, goals: int = 20, frames: int = 200, metric
 def encode_rows(wm, dataset, rows: np.ndarray, batch: int = 256) -> Tensor:
     """The world model's encoding (standardised, pooled: what the planner compares) of dataset
     rows -> (F, N, D), in the order given."""
-    key = dataset.video_keys[0]
     out = []
     for row in rows:
         pos, frame = dataset.locate(int(row))
-        out.append(dataset.frames(key, pos, [frame])[0])
-    imgs = np.stack(out)  # (F, H, W, 3) uint8
+        out.append(wm.dataset_frames(dataset, pos, [frame])[0])  # the cameras the model sees
+    imgs = np.stack(out)  # (F, H, W, 3K) uint8
     return torch.cat([wm.encode(imgs[i : i + batch]) for i in range(0, len(imgs), batch)])

@@ -101,10 +101,13 @@ def fit_feature_readout(
 READOUT_BYTES = 2 << 30
 
 
-def readout_positions(train: LeRobotDataset, frames: int, feature_size: int, seed: int = 0) -> list[int]:
+def readout_positions(
+    train: LeRobotDataset, encoder, frames: int, image_keys: tuple[str, ...] = (), seed: int = 0
+) -> list[int]:
     """The episode positions of ``train`` whose frames the goal read-out is fitted on: whole random
-    episodes until about ``frames`` frames, fewer where their float32 features of ``feature_size``
-    values per frame would pass ``READOUT_BYTES``."""
+    episodes until about ``frames`` frames, fewer where the float32 full-grid features ``encoder``
+    gives of its cameras ``image_keys`` (default one) would pass ``READOUT_BYTES``."""
+    feature_size = encoder.cfg.embed_dim or (len(image_keys) or 1) * encoder.cfg.grid**2 * encoder.cfg.dim
     order = np.random.default_rng(seed).permutation(train.num_episodes)
     frames = min(frames, train.num_frames, max(1, READOUT_BYTES // (4 * feature_size)))
     total = np.cumsum(train.lengths[order])
@@ -118,20 +121,18 @@ def fit_goal_readout(
     """Read-out (``kind``: auto, mlp or ridge; an MLP fitted with ``mlp_steps``) of the encoded
     proprio state from full-grid features of ``readout_positions``' training episodes (each
     decoded in one batch; the fits hold a few copies of their features). ``encoded``: those
-    episodes' full-grid features already computed, ``{position in train: (n, F)}`` (what
+    episodes' full-grid features already computed, ``{episode index: (n, F)}`` (what
     ``FeatureStore.build`` keeps when asked), so their frames are not encoded again."""
-    feature_size = encoder.cfg.embed_dim or (len(image_keys) or 1) * encoder.cfg.grid**2 * encoder.cfg.dim
-    positions = readout_positions(train, frames, feature_size, seed)
-    encoded = encoded or {}
-    todo = [p for p in positions if p not in encoded]
+    positions = readout_positions(train, encoder, frames, image_keys, seed)
+    feats = dict(encoded or {})  # by episode index
+    todo = [p for p in positions if int(train.episode_index[p]) not in feats]
     bar = tqdm(total=int(train.lengths[todo].sum()), desc="goal read-out: encoding frames", unit="frame",
                disable=not progress or not todo, leave=False)  # fmt: skip
-    fresh = {}
     for p, (z, _) in zip(todo, episode_features(train, encoder, todo, device, image_keys)):
-        fresh[p] = z
+        feats[int(train.episode_index[p])] = z
         bar.update(len(z))
     bar.close()
-    feats = [encoded[p] if p in encoded else fresh[p] for p in positions]
+    feats = [feats[int(train.episode_index[p])] for p in positions]
     states = [train.columns["observation.state"][train.episode_rows(p)] for p in positions]
     # shuffle rows so the held-out slice of the fit is not a block of similar frames
     x, y = torch.cat(feats).numpy(), codec.encode(torch.from_numpy(np.concatenate(states)).float()).numpy()

@@ -256,20 +256,16 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     train = LeRobotDataset(cfg.data, episodes=train_eps, check_videos=False)
     readout = None  # the goal read-out, fitted while the features are built (else after training)
     if rt.main and not (feat_dir / "features.json").exists():
-        full_grid = {}
-        if cfg.use_state and loop.steps > 0:  # the read-out's episodes: encoded once, for both
-            feature_size = len(cameras) * encoder.cfg.grid**2 * encoder.cfg.dim
-            at = {int(e): p for p, e in enumerate(full.episode_index)}
-            full_grid = {at[int(train.episode_index[p])]: None
-                         for p in readout_positions(train, cfg.readout_frames, feature_size)}  # fmt: skip
+        full_grid = {}  # the read-out's episodes (by index): encoded once, for both
+        if cfg.use_state and loop.steps > 0:
+            positions = readout_positions(train, encoder, cfg.readout_frames, cameras)
+            full_grid = {int(train.episode_index[p]): None for p in positions}
         FeatureStore.build(full, encoder, cfg.pool, feat_dir, train_episodes=train_eps, device=rt.device,
                            progress=loop.progress, encoder_run=str(cfg.encoder), image_keys=cameras,
                            full_grid=full_grid or None)  # fmt: skip
         if full_grid:
-            back = {int(e): p for p, e in enumerate(train.episode_index)}
-            encoded = {back[int(full.episode_index[p])]: z for p, z in full_grid.items()}
-            readout = goal_readout(cfg, train, encoder, codec, cameras, rt, encoded)
-            del full_grid, encoded
+            readout = goal_readout(cfg, train, encoder, codec, cameras, rt, full_grid)
+            del full_grid
     if rt.world > 1:
         torch.distributed.barrier()
     store = FeatureStore(feat_dir)
@@ -329,7 +325,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
 
 def goal_readout(cfg: TrainACConfig, train, encoder, codec: StateCodec, cameras, rt: Runtime, encoded=None):
     """The world model's goal read-out on the frozen encoder's full-grid features of training
-    frames (``encoded``: some of them already computed, by episode position in ``train``)."""
+    frames (``encoded``: some of them already computed, by episode index)."""
     return fit_goal_readout(train, encoder, rt.device, codec, kind=cfg.readout, frames=cfg.readout_frames,
                             mlp_steps=cfg.readout_steps, progress=cfg.loop.progress, image_keys=cameras,
                             encoded=encoded)  # fmt: skip

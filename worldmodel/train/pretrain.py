@@ -158,19 +158,9 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     # -- data -----------------------------------------------------------------------------
     train = LeRobotDataset(cfg.data, episodes=train_eps)
     spec = ClipSpec(context=cfg.frames, future=0, frameskip=cfg.frameskip)
+    frames_only = dict(state_key=None, action_key=None, cache=cfg.cache, progress=loop.progress)
     clips = torch.utils.data.ConcatDataset(
-        [
-            ClipDataset(
-                train,
-                spec,
-                image_key=k,
-                state_key=None,
-                action_key=None,
-                cache=cfg.cache,
-                progress=loop.progress,
-            )
-            for k in keys
-        ]
+        [ClipDataset(train, spec, image_key=k, **frames_only) for k in keys]
     )  # each camera's clips in turn: the batches mix cameras
     held = LeRobotDataset(cfg.data, episodes=held_eps) if held_eps else None
     check = RepresentationCheck(held, cfg, key, size=64, rt=rt) if rt.main else None
