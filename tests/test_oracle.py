@@ -216,6 +216,32 @@ def test_mpc_warm_starts_from_the_shifted_plan(make_env):
         assert torch.equal(init, torch.cat([prev[1:], torch.zeros(1, prev.shape[1])]))  # shift, pad centre
 
 
+def test_mpc_shrink_ends_the_last_plans_at_the_budget(make_env):
+    env = make_env("wm/PointMass-v0", warmup=0)
+    inits, plans = [], []
+
+    def recording(cost_fn, low, high, cfg, *, init_mean=None, generator=None):
+        assert cfg.horizon == (4 if init_mean is None else init_mean.shape[0])
+        inits.append(None if init_mean is None else init_mean.clone())
+        res = plan_random(cost_fn, low, high, cfg, init_mean=init_mean, generator=generator)
+        plans.append(res.actions)
+        return res
+
+    cfg = BaselineConfig(horizon=4)
+    cost = lambda e: make_oracle_cost(e, BLOCK)  # noqa: E731
+    rec = run_mpc(env, cost, recording, cfg, budget_steps=28, execute=1, shrink=True)
+    # model steps left at each re-plan: 6, 5, 4, 3, 2, 1 (the last of 3 env steps)
+    assert [p.shape[0] for p in plans] == [4, 4, 4, 3, 2, 1]
+    assert rec.env_steps == 28 and rec.plan_steps == [5, 5, 5, 5, 5, 3] and cfg.horizon == 4
+    for prev, init in zip(plans[:-1], inits[1:]):
+        h = init.shape[0]
+        assert torch.equal(init, torch.cat([prev[1:], torch.zeros(1, prev.shape[1])])[:h])
+    whole = run_mpc(
+        env, cost, recording, cfg, budget_steps=40, shrink=True
+    )  # whole plans that fit: unchanged
+    assert len(whole.plan_seconds) == 2 and plans[-1].shape[0] == 4
+
+
 @pytest.mark.parametrize("task_id", ["wm/PointMass-v0", "wm/UMaze-v0"])
 def test_success_is_read_only_after_the_episode(task_id, make_env, monkeypatch):
     env = make_env(task_id, warmup=0)

@@ -158,7 +158,20 @@ def test_execute_is_checked_and_fixed_by_the_lewm_protocol(tiny_pipeline, tmp_pa
     with pytest.raises(ValueError, match="--protocol lewm fixes --execute 2"):
         evaluate(replace(small(tiny_pipeline["ac"], tmp_path / "b"), protocol="lewm", episodes=50, seeds=(42,),
                          goal_offset=25, samples=300, iterations=30, elites=30, execute=2))  # fmt: skip
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    clash = r"--protocol lewm fixes .*--shrink True \(the protocol's is False\)"
+    with pytest.raises(ValueError, match=clash):
+        evaluate(replace(small(tiny_pipeline["ac"], tmp_path / "c"), protocol="lewm", shrink=True))
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_eval_shrink_plans_up_to_the_budget_with_the_world_model(tiny_pipeline, tmp_path):
+    cfg = small(
+        tiny_pipeline["ac"], tmp_path / "s", rows=("model-latent",), execute=1, shrink=True, budget=12
+    )
+    evaluate(replace(cfg, episodes=1))
+    episode = json.loads((tmp_path / "s" / "results.json").read_text())["episodes"][0]
+    assert episode["replans"] == 3  # 12 env steps in blocks of 5: 3 model steps, 2, 1 left
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["shrink"] is True
 
 
 def test_encode_and_read_is_encode_and_read_state_in_one_pass(tiny_pipeline):
@@ -172,3 +185,45 @@ def test_encode_and_read_is_encode_and_read_state_in_one_pass(tiny_pipeline):
 def test_policy_planner_without_a_model_runs_the_baselines(tmp_path):
     res = evaluate(small(None, tmp_path / "b", planner="policy", rows=("random",), goals=("random",)))
     assert [s["row"] for s in res["summary"]] == ["random"]
+
+
+def test_step_history_gives_the_frames_one_block_apart_and_the_actions_between():
+    import gymnasium as gym
+
+    from worldmodel.eval.protocol import StepHistory
+
+    env = gym.make("wm/PointMass-v0", image_size=32)
+    env.reset(seed=3)
+    hist = StepHistory(env)
+    frames, states, past = hist.context(3, 5)
+    assert frames.shape == (1, 32, 32, 3) and states.shape == (1, 4) and past.shape == (0, 10)
+    acts = np.random.default_rng(0).uniform(-1, 1, (12, 2)).astype(np.float32)
+    seen = [hist.observations[0]] + [hist.step(a)[0] for a in acts]
+    frames, states, past = hist.context(3, 5)  # env steps 2, 7 and 12
+    np.testing.assert_array_equal(frames, np.stack([seen[t]["pixels"] for t in (2, 7, 12)]))
+    np.testing.assert_array_equal(states, np.stack([seen[t]["state"] for t in (2, 7, 12)]))
+    np.testing.assert_array_equal(past, np.stack([acts[2:7].reshape(-1), acts[7:12].reshape(-1)]))
+    assert hist.context(9, 5)[0].shape[0] == 3  # no frame before the episode's start
+    env.close()
+
+
+def test_eval_history_feeds_the_world_model_its_context(tiny_pipeline, tmp_path, monkeypatch):
+    import worldmodel.world_model as world_model
+
+    contexts = []
+    real = world_model.make_latent_goal_cost
+
+    def spy(model, z0, states0, z_goal, **kw):
+        contexts.append(
+            (z0.shape[0], None if kw["past_actions"] is None else tuple(kw["past_actions"].shape))
+        )
+        return real(model, z0, states0, z_goal, **kw)
+
+    monkeypatch.setattr(world_model, "make_latent_goal_cost", spy)
+    cfg = small(tiny_pipeline["ac"], tmp_path / "h", rows=("model-latent",), execute=1, history=3, budget=20)
+    evaluate(replace(cfg, episodes=1, pair_candidates=0))
+    a = 5 * 2  # the tiny model's action block of 5 point-mass actions
+    assert contexts == [(1, None), (2, (1, a)), (3, (2, a)), (3, (2, a))]
+    with pytest.raises(ValueError, match="--history must be >= 1"):
+        evaluate(replace(cfg, history=0, out=tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()

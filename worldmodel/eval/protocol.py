@@ -10,7 +10,7 @@ The protocol of DESIGN.md by default: ``episodes`` x ``seeds`` episodes per row 
 success test fails at the start and at every step of doing nothing from it (on pushing: the block
 has to be moved), so the do-nothing row scores 0 on them by construction; ``random`` goals are drawn by the task; a 50-env-step
 budget, action block 5, horizon 5 (the whole plan executed, then re-plan; ``execute`` executes fewer
-model steps per plan), CEM 300/30/30.
+model steps per plan, ``shrink`` ends the last plans at the budget), CEM 300/30/30.
 Every row (world model, true-simulator oracle, random, do-nothing) runs on the same starts and
 goals. Success is read from the simulator after each episode, never by a planner.
 
@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
@@ -50,7 +51,8 @@ ProtocolName = Literal["ours", "lewm"]
 PROTOCOLS: dict[str, dict] = {
     "ours": {},
     "lewm": {"episodes": 50, "seeds": (42,), "goals": ("dataset",), "goal_offset": 25, "budget": 50,
-             "samples": 300, "iterations": 30, "elites": 30, "horizon": 5, "action_block": 5, "execute": None},
+             "samples": 300, "iterations": 30, "elites": 30, "horizon": 5, "action_block": 5, "execute": None,
+             "shrink": False},
 }  # fmt: skip
 RECORDED_GOALS = ("dataset", "moved")  # goal modes drawn from recorded episodes
 MOVED_DRAWS = 1000  # moved goals: draws per episode before giving up
@@ -89,6 +91,13 @@ class EvalConfig:
     """env steps per model step"""
     execute: int | None = None
     """model steps of each plan executed before re-planning (default: the whole horizon)"""
+    history: int = 1
+    """context frames the world model sees at each re-plan: the current frame and those observed
+    one model step (action block) apart before it in the episode, with the actions executed
+    between them (1: the current frame alone)"""
+    shrink: bool = False
+    """plan no further than the episode's budget: the last plans are shorter and end where the
+    episode ends (with --execute 1 the last re-plan looks one model step ahead)"""
     budget: int = 50
     """env steps per episode"""
     goal_offset: int = 25
@@ -254,6 +263,33 @@ def _needs_acting(env, start: np.ndarray, goal_state: np.ndarray, budget: int) -
     return not any(task.is_success(state=s, goal=goal) for s in states)
 
 
+class StepHistory(gym.Wrapper):
+    """Keeps an episode's observations and actions from the wrapped env's current state on, for
+    the world model's context frames at each re-plan (``context``)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.observations: list[dict] = [env.unwrapped.observe()]  # the first: the state it starts from
+        self.actions: list[np.ndarray] = []
+
+    def step(self, action):
+        out = self.env.step(action)
+        self.observations.append(out[0])
+        self.actions.append(np.asarray(action, np.float32))
+        return out
+
+    def context(self, frames: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last ``frames`` observations ``block`` env steps apart (fewer early in the episode)
+        -> pixels (C, H, W, 3), states (C, P), actions executed between them (C-1, block*A)."""
+        now = len(self.actions)
+        idx = [now - k * block for k in reversed(range(frames)) if now - k * block >= 0]
+        obs = [self.observations[t] for t in idx]
+        past = [np.concatenate(self.actions[t : t + block]) for t in idx[:-1]]
+        width = block * self.env.action_space.shape[0]
+        return (np.stack([o["pixels"] for o in obs]), np.stack([o["state"] for o in obs]),
+                np.stack(past) if past else np.zeros((0, width), np.float32))  # fmt: skip
+
+
 def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: Path | None = None) -> dict:
     import torch
 
@@ -288,12 +324,16 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         ):
             policy_gs = wm.read_state(goal_img[None])[0][0]
 
+        env = StepHistory(env)
+
         def make_cost(env):
-            obs = env.unwrapped.observe()
-            z0 = wm.encode(obs["pixels"][None])
-            s0 = torch.as_tensor(obs["state"][None], dtype=torch.float32)
+            frames, states, past = env.context(cfg.history, cfg.action_block)
+            z0 = wm.encode(frames)  # (C, N, D)
+            s0 = torch.as_tensor(states, dtype=torch.float32)
+            past = torch.as_tensor(past, dtype=torch.float32) if len(past) else None
             return make_latent_goal_cost(wm, z0, s0, z_goal, metric=cfg.metric, goal_state=gs, state_weight=weight,
-                                         state_dims=dims, steps=cfg.cost_steps, policy_goal_state=policy_gs)  # fmt: skip
+                                         state_dims=dims, steps=cfg.cost_steps, policy_goal_state=policy_gs,
+                                         past_actions=past)  # fmt: skip
     elif row == "oracle":
         oracle = make_oracle_cost(env, cfg.action_block)
 
@@ -313,11 +353,11 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
         order = candidate_order(make_cost(env), make_oracle_cost(env, cfg.action_block), cands)
     gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
     rec = run_mpc(env, make_cost, plan_fn, pcfg, budget_steps=cfg.budget, execute=cfg.execute, action_block=cfg.action_block,
-                  generator=gen, record=video is not None)  # fmt: skip
+                  generator=gen, record=video is not None, shrink=cfg.shrink)  # fmt: skip
     hist = [h.numpy() for h in rec.cost_histories if len(h)]
     out = {
         "row": row, "mode": mode, "seed": seed, "episode": i, "success": rec.success, "success_any": rec.success_any,
-        "final_distance": rec.final_distance, "plan_seconds": float(np.mean(rec.plan_seconds)),
+        "final_distance": rec.final_distance, "plan_seconds": float(np.mean(rec.plan_seconds)), "replans": len(rec.plan_steps),
         "evaluations": float(np.mean(rec.evaluations)), "pair_order": order,
         "cost_history": np.mean(hist, axis=0).tolist() if hist else [],
         "start": list(origin) if origin else None,  # dataset goals: (recorded episode, start frame)
@@ -325,8 +365,8 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
     if video is not None:  # written here, in the worker: frames never cross processes
         from worldmodel.data.video import write_video
 
-        frames = episode_frames([o["pixels"] for o in rec.observations], goal_img, rec.plan_costs,
-                                cfg.action_block * cfg.horizon)  # fmt: skip
+        pixels = [o["pixels"] for o in rec.observations]
+        frames = episode_frames(pixels, goal_img, rec.plan_costs, rec.plan_steps)
         write_video(video, frames, fps=10)
         out["video"] = video.name
     return out
@@ -433,6 +473,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise ValueError("need episodes >= 1 and at least one seed")
     if cfg.execute is not None and not 1 <= cfg.execute <= cfg.horizon:
         raise ValueError(f"--execute must be in [1, --horizon {cfg.horizon}], got {cfg.execute}")
+    if cfg.history < 1:
+        raise ValueError(f"--history must be >= 1 (context frames at each re-plan), got {cfg.history}")
     out = cfg.out or Path("runs") / time.strftime(f"eval-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
