@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
 import gymnasium as gym
@@ -39,6 +39,14 @@ class EpisodeRecord:
     plan_costs: list[float]  # per re-plan: the cost of the plan chosen (its predicted cost)
     plan_steps: list[int]  # per re-plan: env steps of its plan executed
     observations: list[Any] | None = None  # with record=True: the observation after each env step
+
+
+def with_horizon(cfg: Any, horizon: int) -> Any:
+    """A planner config planning ``horizon`` steps: its ``horizon`` and that of every config nested in
+    it (a policy planner's CEM refinement) replaced."""
+    nested = {f.name: with_horizon(v, horizon) for f in fields(cfg)
+              if is_dataclass(v := getattr(cfg, f.name)) and hasattr(v, "horizon")}  # fmt: skip
+    return replace(cfg, horizon=horizon, **nested)
 
 
 def run_mpc(
@@ -84,7 +92,7 @@ def run_mpc(
         step_cfg, n_exec = cfg, execute
         left = -(-(budget_steps - len(done)) // action_block)  # model steps left in the budget
         if shrink and left < horizon:
-            step_cfg, n_exec = replace(cfg, horizon=left), min(execute, left)
+            step_cfg, n_exec = with_horizon(cfg, left), min(execute, left)
             init = None if init is None else init[:left]
         t0 = time.perf_counter()
         res = plan_fn(make_cost(env), low, high, step_cfg, init_mean=init, generator=generator)

@@ -242,6 +242,17 @@ def test_mpc_shrink_ends_the_last_plans_at_the_budget(make_env):
     assert len(whole.plan_seconds) == 2 and plans[-1].shape[0] == 4
 
 
+def test_with_horizon_shortens_a_policy_planners_cem_refinement_too():
+    from planners.cem import CEMConfig
+    from planners.mpc import with_horizon
+    from planners.policy import PolicyPlanConfig
+
+    cfg = PolicyPlanConfig(horizon=5, refine=CEMConfig(horizon=5, samples=20, elites=4))
+    short = with_horizon(cfg, 2)  # replace(cfg, horizon=2) alone would fail its horizon check
+    assert short.horizon == 2 and short.refine == CEMConfig(horizon=2, samples=20, elites=4)
+    assert with_horizon(PolicyPlanConfig(horizon=5), 3) == PolicyPlanConfig(horizon=3)
+
+
 @pytest.mark.parametrize("task_id", ["wm/PointMass-v0", "wm/UMaze-v0"])
 def test_success_is_read_only_after_the_episode(task_id, make_env, monkeypatch):
     env = make_env(task_id, warmup=0)

@@ -52,7 +52,7 @@ PROTOCOLS: dict[str, dict] = {
     "ours": {},
     "lewm": {"episodes": 50, "seeds": (42,), "goals": ("dataset",), "goal_offset": 25, "budget": 50,
              "samples": 300, "iterations": 30, "elites": 30, "horizon": 5, "action_block": 5, "execute": None,
-             "shrink": False},
+             "shrink": False, "history": 1},
 }  # fmt: skip
 RECORDED_GOALS = ("dataset", "moved")  # goal modes drawn from recorded episodes
 MOVED_DRAWS = 1000  # moved goals: draws per episode before giving up
@@ -280,7 +280,7 @@ class StepHistory(gym.Wrapper):
 
     def context(self, frames: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The last ``frames`` observations ``block`` env steps apart (fewer early in the episode)
-        -> pixels (C, H, W, 3), states (C, P), actions executed between them (C-1, block*A)."""
+        -> pixels (C, H, W, 3K) for K cameras, states (C, P), actions executed between them (C-1, block*A)."""
         now = len(self.actions)
         idx = [now - k * block for k in reversed(range(frames)) if now - k * block >= 0]
         obs = [self.observations[t] for t in idx]
