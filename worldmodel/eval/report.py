@@ -38,17 +38,20 @@ def side_by_side(frame: np.ndarray) -> np.ndarray:
 
 
 def episode_frames(
-    observations: list[np.ndarray], goal: np.ndarray, costs: list[float], plan_steps: list[int]
+    observations: list[np.ndarray],
+    goal: np.ndarray,
+    costs: list[float],
+    plan_steps: list[int],
+    scale: int = 3,
 ):
     """Video frames: observation | goal, each step captioned with the predicted cost of the plan it
     executes (``costs`` and ``plan_steps``, env steps executed, per re-plan); frames of several
-    cameras (H, W, 3K) show their views side by side."""
-    scale = 3
+    cameras (H, W, 3K) show their views side by side. One observation per executed env step."""
     goal_up = upscale(side_by_side(goal), scale)
     plan_of = np.repeat(np.arange(len(plan_steps)), plan_steps)  # (env steps,) the plan of each step
-    for t, obs in enumerate(observations):
+    for t, (obs, plan) in enumerate(zip(observations, plan_of, strict=True)):
         obs = side_by_side(obs)
-        c = costs[plan_of[min(t, len(plan_of) - 1)]] if costs and len(plan_of) else float("nan")
+        c = costs[plan]
         label = f"observation | goal   t={t + 1}" + (f"  plan cost {c:.3g}" if math.isfinite(c) else "")
         frame = np.concatenate([upscale(obs, scale), goal_up], axis=1)
         frame = caption(frame, label)
