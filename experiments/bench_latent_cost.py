@@ -3,6 +3,9 @@
 In one run: measures the machine's peak fp32 matmul rate (large square matmuls), then for each
 predictor size and pooling, times the world-model cost of CEM re-plans (S candidates x H
 horizon steps per iteration, KV-cached rollouts) and counts its FLOPs with torch's FLOP counter.
+Each size is timed two ways side by side: ``rollout`` (the planning path: token-major decoding
+into key/value buffers allocated once, RoPE folded into the qkv projections) and the training
+path (``unroll``: the blocks' forward with a concatenating cache), without autograd both.
 
     python experiments/bench_latent_cost.py                     # CPU, 2 threads
     python experiments/bench_latent_cost.py --device cuda --samples 300 --iterations 30
@@ -88,7 +91,13 @@ def main(cfg: LatentCostConfig) -> None:
             cost(acts)
         flops = fc.get_total_flops()
         per = flops / (cfg.samples * cfg.horizon) / 1e6
-        variants = [("", cost)]
+
+        @torch.no_grad()
+        def training_path(z0, s0, a, model=model):  # the blocks' forward, a concatenating cache
+            S = a.shape[0]
+            return model.unroll(z0[-1:].expand(S, 1, -1, -1), s0[-1:].expand(S, 1, -1), a)
+
+        variants = [("", cost), (", training path (unroll)", lambda a: cost(a, rollout=training_path))]
         if cfg.compile:
             compiled = torch.compile(model.rollout, dynamic=False)
             t = time.perf_counter()

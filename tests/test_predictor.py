@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from worldmodel.encoder import pool_tokens
+from worldmodel.nn.transformer import DecodeCache
 from worldmodel.predictor import ActionConditionedPredictor, KVCache, PredictorConfig
 from worldmodel.train.config import LoopConfig
 from worldmodel.train.logger import read_metrics
@@ -92,6 +93,47 @@ def test_cached_rollout_equals_uncached_autoregression():
             ss = torch.cat([ss, out_s[0, -1:]])
             torch.testing.assert_close(pred[i, h], out[0, -1], rtol=1e-4, atol=1e-5)
             torch.testing.assert_close(pred_s[i, h], out_s[0, -1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"rope_variant": "official"}, {"state_dim": 0}, {"feedback_norm": True}, {"grid": 4, "pool": 2}],
+)
+@pytest.mark.parametrize("context", [1, 3])
+def test_planning_rollout_equals_the_training_unroll(options, context):
+    """``rollout`` decodes token-major with RoPE folded into the qkv weights and key/value buffers
+    written in place; ``unroll`` runs the training blocks with a concatenating cache: equal."""
+    cfg = dataclasses.replace(PredictorConfig.tiny(action_dim=3), heads=2, **options)
+    torch.manual_seed(0)
+    m = ActionConditionedPredictor(cfg).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    g = torch.Generator().manual_seed(1)
+    z0 = torch.randn(context, cfg.tokens, cfg.enc_dim, generator=g)
+    s0 = torch.randn(context, cfg.state_dim, generator=g) if cfg.state_dim else None
+    actions = torch.randn(6, 4, 3, generator=g)
+    past = torch.randn(context - 1, 3, generator=g)
+    fast, fast_s = m.rollout(z0, s0, actions, past if context > 1 else None)
+    with torch.no_grad():
+        cache = KVCache(cfg.depth)
+        if context > 1:
+            m.step(z0[None, :-1], past[None], None if s0 is None else s0[None, :-1], cache)
+        s_last = None if s0 is None else s0[-1:].expand(6, 1, -1)
+        slow, slow_s = m.unroll(z0[-1:].expand(6, 1, -1, -1), s_last, actions, cache.expand(6))
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    if cfg.state_dim:
+        torch.testing.assert_close(fast_s, slow_s, rtol=1e-5, atol=1e-6)
+    else:
+        assert fast_s is None and slow_s is None
+
+
+def test_decode_cache_refuses_more_tokens_than_it_has_room_for():
+    cache = DecodeCache(batch=2, capacity=4)
+    k = torch.zeros(2, 1, 3, 8)
+    cache.extend(0, k, k)
+    cache.advance(3, 1)
+    with pytest.raises(ValueError, match="decode cache full: 6 tokens, room for 4"):
+        cache.extend(0, k, k)
 
 
 def test_predictor_overfits_a_batch():

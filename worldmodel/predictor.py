@@ -12,7 +12,10 @@ lever on planning cost, since every candidate plan runs the predictor at every h
 
 ``rollout`` predicts H steps for S candidate plans incrementally: the keys and values of past
 frames are cached per layer, so each horizon step is one batched pass over the new frame's
-tokens only (tested equal to the uncached full pass). Two options reproduce the official
+tokens only (tested equal to the uncached full pass). It decodes token-major into key/value
+buffers allocated once, with each token position's RoPE rotation (and the attention scale) folded
+into its qkv weights, so a step is a few batched matmuls (tested equal to ``unroll``, the
+training path through the blocks' forward). Two options reproduce the official
 V-JEPA 2-AC planning loop: ``feedback_norm`` layer-norms every predicted frame (no affine, eps
 1e-5) before it is fed back and returned, and ``state_update="ee_pose"`` moves a 7-D
 end-effector pose [xyz, Euler xyz angles, gripper] by each action as its ``compute_new_pose``
@@ -33,8 +36,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from worldmodel.nn.rope import grid_positions, rope_angles
-from worldmodel.nn.transformer import Block, KVCache, init_weights
+from worldmodel.nn.rope import apply_rope, grid_positions, rope_angles
+from worldmodel.nn.transformer import Block, DecodeCache, KVCache, init_weights
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class ActionConditionedPredictor(nn.Module):
     def _outputs(self, x: Tensor, z: Tensor) -> tuple[Tensor, Tensor | None]:
         """Block outputs (B, T*(E+N), Dp) -> next patch features (B, T, N, D), next states (B, T, P)."""
         B, T = z.shape[:2]
-        x = x.view(B, T, self.cfg.extra + self.cfg.tokens, -1)
+        x = x.reshape(B, T, self.cfg.extra + self.cfg.tokens, -1)
         patches = self.predictor_proj(self.predictor_norm(x[:, :, self.cfg.extra :]))  # (B, T, N, D)
         if self.cfg.residual:
             patches = patches + z
@@ -227,25 +230,47 @@ class ActionConditionedPredictor(nn.Module):
             pa = past_actions if past_actions is not None else actions.new_zeros(C - 1, actions.shape[-1])
             st = states0[None, :-1] if states0 is not None else None
             self.step(z0[None, :-1], pa[None], st, cache)
-        cache = cache.expand(S)
+        buffers = DecodeCache(S, cache.tokens + H * (self.cfg.extra + self.cfg.tokens), cache)
         z = z0[-1:].expand(S, 1, -1, -1)  # (S, 1, N, D)
         s = states0[-1:].expand(S, 1, -1) if states0 is not None else None
-        return self.unroll(z, s, actions, cache)
+        return self._unroll(z, s, actions, lambda z, a, s: self._decode(z, a, s, buffers))
+
+    def _decode(
+        self, z: Tensor, a: Tensor, s: Tensor | None, cache: DecodeCache
+    ) -> tuple[Tensor, Tensor | None]:
+        """``step`` for one new frame without autograd, token-major through the blocks with each
+        token position's RoPE folded into its qkv projection: z (B, 1, N, D), a (B, 1, A),
+        s (B, 1, P) -> as ``step``. Equal to ``step`` up to float rounding."""
+        x = self._tokens(z, a, s).transpose(0, 1)  # (E+N, B, Dp)
+        hd = self.cfg.dim // self.cfg.heads
+        angles = self._frame_angles(cache.frames, 1, z.device)  # (E+N, hd/2 or hd)
+        eye = torch.eye(hd, device=z.device).expand(angles.shape[0], hd, hd)
+        rotations = apply_rope(eye, angles[:, None]).to(x.dtype)  # (E+N, hd, hd)
+        for i, block in enumerate(self.predictor_blocks):
+            w, b = block.attn.folded_qkv(rotations)
+            x = block.decode(x, w.to(x.dtype), None if b is None else b.to(x.dtype), cache, layer=i)
+        cache.advance(x.shape[0], 1)
+        return self._outputs(x.transpose(0, 1), z)
 
     def unroll(
         self, z: Tensor, s: Tensor | None, actions: Tensor, cache: KVCache | None = None
     ) -> tuple[Tensor, Tensor | None]:
-        """Feed the model its own predictions (differentiable; ``rollout`` wraps it).
+        """Feed the model its own predictions (differentiable; ``rollout`` runs the same loop
+        without autograd on buffers allocated once).
 
         z (B, 1, N, D) and s (B, 1, P) the last observed frame, actions (B, H, A), cache the keys
         and values of earlier frames (None: no earlier frames) -> predicted features (B, H, N, D)
         and states (B, H, P) of the next H frames.
         """
         cache = cache if cache is not None else KVCache(self.cfg.depth)
+        return self._unroll(z, s, actions, lambda z, a, s: self.step(z, a, s, cache))
+
+    def _unroll(self, z: Tensor, s: Tensor | None, actions: Tensor, step) -> tuple[Tensor, Tensor | None]:
+        """The rollout loop over ``step(z, a, s) -> (next z, next s or None)``, one frame a call."""
         zs, ss = [], []
         for h in range(actions.shape[1]):
             a = actions[:, h : h + 1]
-            z, s_next = self.step(z, a, s, cache)  # (B, 1, N, D)
+            z, s_next = step(z, a, s)  # (B, 1, N, D)
             if self.cfg.feedback_norm:
                 z = nn.functional.layer_norm(z, z.shape[-1:], eps=1e-5)
             zs.append(z)

@@ -49,6 +49,51 @@ class KVCache:
         return k, v
 
 
+class DecodeCache:
+    """Keys and values for no-grad decoding of a fixed batch, in buffers allocated once: per layer
+    (B, heads, capacity, head_dim), the first ``tokens`` filled. Writing in place saves the
+    concatenation ``KVCache`` does at every step (which training needs, for autograd)."""
+
+    def __init__(self, batch: int, capacity: int, start: KVCache | None = None):
+        """Room for ``batch`` rows and ``capacity`` tokens, holding ``start``'s keys and values
+        (broadcast from its batch of 1) when given."""
+        self.batch, self.capacity = batch, capacity
+        self.start = start
+        depth = len(start.k) if start is not None else 0
+        self.k: list[Tensor | None] = [None] * depth
+        self.v: list[Tensor | None] = [None] * depth
+        self.tokens = start.tokens if start is not None else 0
+        self.frames = start.frames if start is not None else 0
+
+    def _buffer(self, layer: int, like: Tensor) -> None:
+        """Allocate ``layer``'s buffers in ``like``'s dtype (autocast decides it) and copy ``start`` in."""
+        while len(self.k) <= layer:
+            self.k.append(None)
+            self.v.append(None)
+        shape = (self.batch, like.shape[1], self.capacity, like.shape[3])
+        self.k[layer], self.v[layer] = like.new_empty(shape), like.new_empty(shape)
+        if self.start is not None and self.tokens:
+            self.k[layer][:, :, : self.tokens] = self.start.k[layer]
+            self.v[layer][:, :, : self.tokens] = self.start.v[layer]
+
+    def extend(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write new keys and values (B, heads, new, head_dim) of ``layer`` -> all of them so far
+        (views). The caller moves ``tokens`` on after the last layer (``advance``)."""
+        if layer >= len(self.k) or self.k[layer] is None:
+            self._buffer(layer, k)
+        end = self.tokens + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"decode cache full: {end} tokens, room for {self.capacity}")
+        self.k[layer][:, :, self.tokens : end] = k
+        self.v[layer][:, :, self.tokens : end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+    def advance(self, tokens: int, frames: int) -> None:
+        """Count ``tokens`` new tokens of ``frames`` frames as written (every layer has them)."""
+        self.tokens += tokens
+        self.frames += frames
+
+
 class MLP(nn.Module):
     def __init__(self, dim: int, hidden: int):
         super().__init__()
@@ -94,6 +139,39 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, N, hd)
         return self.proj(out.transpose(1, 2).flatten(2))
 
+    def decode(
+        self, x: Tensor, qkv_weight: Tensor, qkv_bias: Tensor | None, cache: DecodeCache, layer: int
+    ) -> Tensor:
+        """Attention of new tokens to themselves and the cached ones, token-major and without
+        autograd: x (n, B, D), qkv_weight (n, D, 3D) and qkv_bias (n, 1, 3D) the projection of each
+        of the n token positions with its RoPE rotation and the query scale folded in
+        (``folded_qkv``) -> (n, B, D). One batched matmul per step instead of a projection and
+        the rotations' elementwise work on q and k."""
+        n, B, D = x.shape
+        qkv = torch.bmm(x, qkv_weight) if qkv_bias is None else torch.baddbmm(qkv_bias, x, qkv_weight)
+        q, k, v = qkv.view(n, B, 3, self.heads, self.head_dim).permute(2, 1, 3, 0, 4)  # (B, heads, n, hd)
+        k, v = cache.extend(layer, k, v)  # (B, heads, M, hd)
+        att = torch.matmul(q, k.transpose(-1, -2)).softmax(dim=-1)  # (B, heads, n, M)
+        out = torch.matmul(att, v)  # (B, heads, n, hd)
+        return self.proj(out.permute(2, 0, 1, 3).reshape(n, B, D))
+
+    def folded_qkv(self, rotations: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The qkv projection of each of n token positions with its RoPE rotation and the query
+        scale 1/sqrt(head_dim) folded in: rotations (n, hd, hd), row i the rotation of unit
+        vector i (RoPE is linear: rope(q) = q @ R) -> weight (n, D, 3D), bias (n, 1, 3D) or None."""
+        n, D, H, hd = rotations.shape[0], self.qkv.in_features, self.heads, self.head_dim
+        w = self.qkv.weight.t()  # (D, 3D): x @ w
+        wq, wk, wv = (part.reshape(D, H, hd) for part in w.split(D, dim=1))
+        scale = hd**-0.5
+        fold = lambda m: torch.einsum("dhe,nef->ndhf", m, rotations).reshape(n, D, D)  # noqa: E731
+        weight = torch.cat([fold(wq) * scale, fold(wk), wv.reshape(1, D, D).expand(n, D, D)], dim=2)
+        if self.qkv.bias is None:
+            return weight, None
+        bq, bk, bv = (part.reshape(1, H, hd) for part in self.qkv.bias.split(D))
+        foldb = lambda b: torch.einsum("dhe,nef->ndhf", b, rotations).reshape(n, 1, D)  # noqa: E731
+        bias = torch.cat([foldb(bq) * scale, foldb(bk), bv.reshape(1, 1, D).expand(n, 1, D)], dim=2)
+        return weight, bias
+
 
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(norm1(x)); x + mlp(norm2(x))."""
@@ -113,6 +191,14 @@ class Block(nn.Module):
     ) -> Tensor:  # fmt: skip
         """x (B, N, D) -> (B, N, D); ``cache``/``layer`` as in ``Attention.forward``."""
         x = x + self.attn(self.norm1(x), angles, mask, cache, layer)
+        return x + self.mlp(self.norm2(x))
+
+    def decode(
+        self, x: Tensor, qkv_weight: Tensor, qkv_bias: Tensor | None, cache: DecodeCache, layer: int
+    ) -> Tensor:
+        """``forward`` for new tokens given the cache, token-major: x (n, B, D) -> (n, B, D);
+        the rest as in ``Attention.decode``."""
+        x = x + self.attn.decode(self.norm1(x), qkv_weight, qkv_bias, cache, layer)
         return x + self.mlp(self.norm2(x))
 
 
