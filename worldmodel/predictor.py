@@ -231,23 +231,40 @@ class ActionConditionedPredictor(nn.Module):
             st = states0[None, :-1] if states0 is not None else None
             self.step(z0[None, :-1], pa[None], st, cache)
         buffers = DecodeCache(S, cache.tokens + H * (self.cfg.extra + self.cfg.tokens), cache)
+        first = buffers.frames
+        qkv = self._folded_qkv(first, H, z0.device)  # per block: (H, E+N, Dp, 3Dp), bias
         z = z0[-1:].expand(S, 1, -1, -1)  # (S, 1, N, D)
         s = states0[-1:].expand(S, 1, -1) if states0 is not None else None
-        return self._unroll(z, s, actions, lambda z, a, s: self._decode(z, a, s, buffers))
+        step = lambda z, a, s: self._decode(z, a, s, buffers, [(w[buffers.frames - first], None if b is None  # noqa: E731
+                                            else b[buffers.frames - first]) for w, b in qkv])  # fmt: skip
+        return self._unroll(z, s, actions, step)
+
+    def _folded_qkv(self, t0: int, frames: int, device) -> list[tuple[Tensor, Tensor | None]]:
+        """Per block, the qkv projection of every token position of frames t0..t0+frames-1 with
+        its RoPE rotation and the query scale folded in -> weight (frames, E+N, Dp, 3Dp), bias
+        (frames, E+N, 1, 3Dp) or None. Computed once per rollout, for all its steps."""
+        hd = self.cfg.dim // self.cfg.heads
+        angles = self._frame_angles(t0, frames, device)  # (frames*(E+N), hd/2 or hd)
+        eye = torch.eye(hd, device=device).expand(angles.shape[0], hd, hd)
+        rotations = apply_rope(eye, angles[:, None])  # (frames*(E+N), hd, hd)
+        per = self.cfg.extra + self.cfg.tokens
+        out = []
+        for block in self.predictor_blocks:
+            w, b = block.attn.folded_qkv(rotations)
+            out.append(
+                (w.view(frames, per, *w.shape[1:]), None if b is None else b.view(frames, per, *b.shape[1:]))
+            )
+        return out
 
     def _decode(
-        self, z: Tensor, a: Tensor, s: Tensor | None, cache: DecodeCache
-    ) -> tuple[Tensor, Tensor | None]:
-        """``step`` for one new frame without autograd, token-major through the blocks with each
-        token position's RoPE folded into its qkv projection: z (B, 1, N, D), a (B, 1, A),
-        s (B, 1, P) -> as ``step``. Equal to ``step`` up to float rounding."""
+        self, z: Tensor, a: Tensor, s: Tensor | None, cache: DecodeCache, qkv: list[tuple[Tensor, Tensor | None]]
+    ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+        """``step`` for one new frame without autograd, token-major through the blocks: z (B, 1, N, D),
+        a (B, 1, A), s (B, 1, P), qkv per block this frame's folded projection (E+N, Dp, 3Dp) and
+        bias (``_folded_qkv``) -> as ``step``. Equal to ``step`` up to float rounding."""
         x = self._tokens(z, a, s).transpose(0, 1)  # (E+N, B, Dp)
-        hd = self.cfg.dim // self.cfg.heads
-        angles = self._frame_angles(cache.frames, 1, z.device)  # (E+N, hd/2 or hd)
-        eye = torch.eye(hd, device=z.device).expand(angles.shape[0], hd, hd)
-        rotations = apply_rope(eye, angles[:, None]).to(x.dtype)  # (E+N, hd, hd)
         for i, block in enumerate(self.predictor_blocks):
-            w, b = block.attn.folded_qkv(rotations)
+            w, b = qkv[i]
             x = block.decode(x, w.to(x.dtype), None if b is None else b.to(x.dtype), cache, layer=i)
         cache.advance(x.shape[0], 1)
         return self._outputs(x.transpose(0, 1), z)
