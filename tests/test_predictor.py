@@ -16,7 +16,7 @@ from worldmodel.nn.transformer import DecodeCache
 from worldmodel.predictor import ActionConditionedPredictor, KVCache, PredictorConfig
 from worldmodel.train.config import LoopConfig
 from worldmodel.train.logger import read_metrics
-from worldmodel.train.predictor import TrainACConfig, train_ac
+from worldmodel.train.predictor import TrainACConfig, sequence_loss, train_ac
 from worldmodel.world_model import WorldModel, make_latent_goal_cost
 
 
@@ -125,6 +125,66 @@ def test_planning_rollout_equals_the_training_unroll(options, context):
         torch.testing.assert_close(fast_s, slow_s, rtol=1e-5, atol=1e-6)
     else:
         assert fast_s is None and slow_s is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"state_dim": 0},
+        {"state_head": False, "state_dim": 3},
+        {"feedback_norm": True},
+        {"rope_variant": "official"},
+    ],
+)
+def test_training_loss_goes_on_from_the_teacher_forced_pass_and_equals_a_separate_rollout(options):
+    """sequence_loss skips the last frame's teacher-forced prediction (it has no target) and starts
+    the rollout from the teacher-forced first prediction and its cached keys: the loss and every
+    gradient equal those of a full teacher-forced pass plus a rollout run from scratch."""
+    cfg = dataclasses.replace(PredictorConfig.tiny(action_dim=3), heads=2, **options)
+    torch.manual_seed(0)
+    m = ActionConditionedPredictor(cfg)
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(4, 6, cfg.tokens, cfg.enc_dim, generator=g)
+    actions = torch.randn(4, 6, 3, generator=g)
+    states = torch.randn(4, 6, max(cfg.state_dim, 1), generator=g)[..., : cfg.state_dim]
+    run = TrainACConfig(data=Path("-"), encoder=Path("-"), use_state=bool(cfg.state_dim), rollout_steps=4)
+    loss, parts = sequence_loss(m, z, actions, states, run)
+    grads = torch.autograd.grad(loss, list(m.parameters()), allow_unused=True)
+
+    s_in = states if cfg.state_dim else None
+    pred_z, pred_s = m(z, actions, s_in)
+    want = {"tf": (pred_z[:, :-1] - z[:, 1:]).abs().mean()}
+    if pred_s is not None:
+        want["state"] = (pred_s[:, :-1] - states[:, 1:]).abs().mean()
+    roll_z, roll_s = m.unroll(z[:, :1], None if s_in is None else s_in[:, :1], actions[:, :4])
+    want["rollout"] = (roll_z - z[:, 1:5]).abs().mean()
+    if pred_s is not None:
+        want["rollout_state"] = (roll_s - states[:, 1:5]).abs().mean()
+    assert parts.keys() == want.keys()
+    for k in want:
+        torch.testing.assert_close(parts[k], want[k].detach(), rtol=1e-5, atol=1e-6)
+    ref = torch.autograd.grad(sum(want.values()), list(m.parameters()), allow_unused=True)
+    for (name, _), a, b in zip(m.named_parameters(), grads, ref, strict=True):
+        if a is None or b is None:
+            assert a is None and b is None, name
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_kv_cache_keeps_its_first_frames_and_refuses_more_than_it_holds():
+    m = random_predictor()
+    z, actions, states = inputs(T=4)
+    cache = KVCache(m.cfg.depth)
+    m(z, actions, states, cache=cache)
+    first = cache.first(1)
+    assert first.frames == 1 and first.tokens == cache.tokens // 4
+    with pytest.raises(ValueError, match="holds 4 frames"):
+        cache.first(5)
+    with pytest.raises(ValueError, match="empty cache"):
+        m(z, actions, states, cache=cache)
 
 
 def test_decode_cache_refuses_more_tokens_than_it_has_room_for():

@@ -169,13 +169,15 @@ class ActionConditionedPredictor(nn.Module):
     # -- full pass (training) -----------------------------------------------------------------
 
     def forward(
-        self, z: Tensor, actions: Tensor, states: Tensor | None = None, extrinsics: Tensor | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+        self, z: Tensor, actions: Tensor, states: Tensor | None = None, extrinsics: Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
         """Teacher-forced next-frame prediction.
 
         z (B, T, N, D) pooled patch features of frames 0..T-1, actions (B, T, A) applied after
         each frame, states (B, T, P), extrinsics (B, T, X) when used -> predicted features of
-        frames 1..T (B, T, N, D) and predicted states of frames 1..T (B, T, P) or None.
+        frames 1..T (B, T, N, D) and predicted states of frames 1..T (B, T, P) or None. An empty
+        ``cache`` records the keys and values of the T frames (what ``unroll`` can go on from).
         """
         B, T, N, _ = z.shape
         if self.cfg.tokens != N:
@@ -183,8 +185,12 @@ class ActionConditionedPredictor(nn.Module):
         x = self._tokens(z, actions, states, extrinsics)
         angles = self._frame_angles(0, T, z.device)
         mask = self._causal_mask(T, z.device)
-        for block in self.predictor_blocks:
-            x = block(x, angles, mask)
+        if cache is not None and cache.tokens:
+            raise ValueError("forward records into an empty cache; use step to go on from one")
+        for i, block in enumerate(self.predictor_blocks):
+            x = block(x, angles, mask, cache, layer=i)
+        if cache is not None:
+            cache.frames = T
         return self._outputs(x, z)
 
     # -- incremental pass (rollouts) ---------------------------------------------------------
@@ -270,24 +276,31 @@ class ActionConditionedPredictor(nn.Module):
         return self._outputs(x.transpose(0, 1), z)
 
     def unroll(
-        self, z: Tensor, s: Tensor | None, actions: Tensor, cache: KVCache | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+        self, z: Tensor, s: Tensor | None, actions: Tensor, cache: KVCache | None = None,
+        first: tuple[Tensor, Tensor | None] | None = None,
+    ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
         """Feed the model its own predictions (differentiable; ``rollout`` runs the same loop
         without autograd on buffers allocated once).
 
         z (B, 1, N, D) and s (B, 1, P) the last observed frame, actions (B, H, A), cache the keys
         and values of earlier frames (None: no earlier frames) -> predicted features (B, H, N, D)
-        and states (B, H, P) of the next H frames.
+        and states (B, H, P) of the next H frames. ``first``: the outputs (B, 1, N, D), (B, 1, P)
+        or None of the first step when already computed, with ``cache`` then holding z's frame too
+        (a teacher-forced ``forward`` that recorded it: training scores both without running the
+        first step twice).
         """
         cache = cache if cache is not None else KVCache(self.cfg.depth)
-        return self._unroll(z, s, actions, lambda z, a, s: self.step(z, a, s, cache))
+        return self._unroll(z, s, actions, lambda z, a, s: self.step(z, a, s, cache), first)
 
-    def _unroll(self, z: Tensor, s: Tensor | None, actions: Tensor, step) -> tuple[Tensor, Tensor | None]:
-        """The rollout loop over ``step(z, a, s) -> (next z, next s or None)``, one frame a call."""
+    def _unroll(
+        self, z: Tensor, s: Tensor | None, actions: Tensor, step, first: tuple[Tensor, Tensor | None] | None = None
+    ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+        """The rollout loop over ``step(z, a, s) -> (next z, next s or None)``, one frame a call
+        (the first call's result given as ``first`` when already computed)."""
         zs, ss = [], []
         for h in range(actions.shape[1]):
             a = actions[:, h : h + 1]
-            z, s_next = step(z, a, s)  # (B, 1, N, D)
+            z, s_next = first if h == 0 and first is not None else step(z, a, s)  # (B, 1, N, D)
             if self.cfg.feedback_norm:
                 z = nn.functional.layer_norm(z, z.shape[-1:], eps=1e-5)
             zs.append(z)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from worldmodel.encoder import VideoEncoder
 from worldmodel.jepa.sigreg import epps_pulley
+from worldmodel.nn.transformer import KVCache
 from worldmodel.predictor import ActionConditionedPredictor
 
 
@@ -80,7 +81,10 @@ class JointWorldModel(nn.Module):
         z = self.embed(video)  # (B, T, 1, E)
         T = z.shape[1]
         s_in = states[:, :-1] if states is not None else None
-        pred_z, pred_s = self.predictor(z[:, :-1], actions, s_in)  # frames 1..T-1
+        R = min(cfg.rollout_steps, T - 1)
+        rolling = R >= 2 and cfg.rollout_weight > 0
+        cache = KVCache(self.predictor.cfg.depth) if rolling else None  # the rollout goes on from frame 0's
+        pred_z, pred_s = self.predictor(z[:, :-1], actions, s_in, cache=cache)  # frames 1..T-1
         tf = F.mse_loss(pred_z, z[:, 1:])
         parts = {"tf": tf}
         loss = tf
@@ -88,10 +92,10 @@ class JointWorldModel(nn.Module):
             st = (pred_s - states[:, 1:]).abs().mean()
             parts["state"] = st
             loss = loss + cfg.state_weight * st
-        R = min(cfg.rollout_steps, T - 1)
-        if R >= 2 and cfg.rollout_weight > 0:
+        if rolling:  # its first step is the teacher-forced pass's first prediction
             s0 = states[:, :1] if states is not None else None
-            roll_z, roll_s = self.predictor.unroll(z[:, :1], s0, actions[:, :R])
+            first = (pred_z[:, :1], None if pred_s is None else pred_s[:, :1])
+            roll_z, roll_s = self.predictor.unroll(z[:, :1], s0, actions[:, :R], cache.first(1), first)
             ro = F.mse_loss(roll_z, z[:, 1 : R + 1])
             parts["rollout"] = ro
             loss = loss + cfg.rollout_weight * ro

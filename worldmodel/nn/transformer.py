@@ -39,6 +39,17 @@ class KVCache:
         out.frames = self.frames
         return out
 
+    def first(self, frames: int) -> KVCache:
+        """The keys and values of the first ``frames`` frames only (views, not copies)."""
+        if not 0 < frames <= self.frames:
+            raise ValueError(f"the cache holds {self.frames} frames; cannot keep the first {frames}")
+        n = self.tokens // self.frames * frames
+        out = KVCache(len(self.k))
+        out.k = [k[:, :, :n] for k in self.k]
+        out.v = [v[:, :, :n] for v in self.v]
+        out.frames = frames
+        return out
+
     def extend(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append new keys and values (B, heads, new, head_dim) of ``layer`` -> all of them."""
         if self.k[layer] is not None:

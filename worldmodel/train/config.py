@@ -53,6 +53,10 @@ class LoopConfig:
     auto picks FSDP2 for the large presets (ViT-L/H/g encoders, the V-JEPA 2-AC predictor)"""
     num_workers: int = 0
     """DataLoader worker processes"""
+    compile: Literal["off", "default", "reduce-overhead"] = "off"
+    """compile the loss (forward, and backward through it) with torch.compile in this mode:
+    default fuses small operations; reduce-overhead also captures CUDA graphs (CUDA only). The
+    first steps then spend tens of seconds to minutes compiling"""
     log_every: int = 25
     eval_every: int = 250
     """steps between representation checks"""

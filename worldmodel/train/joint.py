@@ -35,7 +35,7 @@ from worldmodel.readout.fit import fit_goal_readout
 from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
 from worldmodel.train.config import LoopConfig, OptimConfig, to_plain
 from worldmodel.train.logger import RunLogger
-from worldmodel.train.loop import run_training
+from worldmodel.train.loop import adamw, compiled, run_training
 from worldmodel.train.parallel import full_state, wrap
 from worldmodel.train.predictor import (
     PredictorPreset,
@@ -211,10 +211,7 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
     saved = load_checkpoint(run, modules) if resume else None
     ddp = wrap(model, rt, per_block=False)
     trained = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trained if p.ndim >= 2]
-    no_decay = [p for p in trained if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.optim.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.optim.lr, betas=cfg.optim.betas)  # fmt: skip
+    opt = adamw([p for p in trained if p.ndim >= 2], [p for p in trained if p.ndim < 2], cfg.optim, rt)
     start = resume_optimizer(model, opt, saved)
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)
@@ -227,7 +224,9 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
     )
 
     # -- loop -------------------------------------------------------------------------------
-    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    loss_of = compiled(ddp, loop.compile, rt)
+
+    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         video = batch["frames"].to(rt.device, non_blocking=True).float().div_(255)  # (B, T, C, H, W)
         actions = batch["actions"].to(rt.device)
         states = codec.encode(batch["state"].to(rt.device)) if cfg.use_state else None
@@ -235,8 +234,7 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
         if cfg.loss.sigreg > 0:
             g = step_generator(loop.seed, step, stream=1000)  # the same on every process: one global SIGReg
             directions = random_directions(cfg.embed_dim, cfg.sigreg_directions, g).to(rt.device)
-        loss, parts = ddp(video, actions, states, directions, loop.batch_size if rt.world > 1 else None)
-        return loss, {k: float(v) for k, v in parts.items()}
+        return loss_of(video, actions, states, directions, loop.batch_size if rt.world > 1 else None)
 
     metrics, done = run_training(
         name="train-joint", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules=modules, opt=opt,

@@ -1,8 +1,9 @@
 """The optimisation loop shared by encoder pretraining and predictor training.
 
 Per step: set the scheduled learning rate, compute the loss (``loss_fn``), back-propagate, clip,
-step, run ``after_step`` (e.g. the EMA update); log every ``log_every`` steps, run ``on_eval``
-every ``eval_every``, checkpoint every ``ckpt_every`` and at the end; stop early at
+step, run ``after_step`` (e.g. the EMA update); log every ``log_every`` steps (the loss's parts
+may be tensors, read only then: reading waits for the device), run ``on_eval`` every
+``eval_every``, checkpoint every ``ckpt_every`` and at the end; stop early at
 ``stop_at`` as if interrupted. Returns the last logged metrics and the number of steps done.
 """
 
@@ -23,7 +24,31 @@ from worldmodel.train.logger import RunLogger
 from worldmodel.train.parallel import as_float
 from worldmodel.train.runtime import Runtime, all_reduce_mean
 
-LossFn = Callable[[int, Any], tuple[torch.Tensor, dict[str, float]]]
+
+def adamw(
+    decay: list[nn.Parameter], no_decay: list[nn.Parameter], optim: OptimConfig, rt: Runtime
+) -> torch.optim.AdamW:
+    """AdamW with ``optim``'s weight decay on ``decay`` and none on ``no_decay``; its fused kernel
+    (one pass over all parameters rather than a few small operations per parameter) unless the
+    parameters are sharded (FSDP2)."""
+    groups = [
+        {"params": decay, "weight_decay": optim.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    fused = True if not rt.sharded and rt.device.type in ("cpu", "cuda") else None
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas, fused=fused)
+
+
+def compiled(fn: Callable, mode: str, rt: Runtime) -> Callable:
+    """``fn`` through ``torch.compile`` in ``mode`` (``LoopConfig.compile``; ``off``: fn itself)."""
+    if mode == "off":
+        return fn
+    if mode == "reduce-overhead" and rt.device.type != "cuda":
+        raise ValueError(f"--loop.compile reduce-overhead captures CUDA graphs; this run is on {rt.device}")
+    return torch.compile(fn, mode=mode)
+
+
+LossFn = Callable[[int, Any], tuple[torch.Tensor, dict[str, torch.Tensor | float]]]
 
 
 def run_training(
@@ -53,7 +78,7 @@ def run_training(
         if done % loop.log_every == 0 or done == loop.steps:
             now = time.perf_counter()
             metrics = {"loss": float(all_reduce_mean(loss.detach(), rt)), "lr": lr, "grad_norm": as_float(gnorm),
-                       **parts, **extra, "samples_per_s": loop.log_every * loop.batch_size / max(now - t_last, 1e-9)}  # fmt: skip
+                       **{k: as_float(v) for k, v in parts.items()}, **extra, "samples_per_s": loop.log_every * loop.batch_size / max(now - t_last, 1e-9)}  # fmt: skip
             t_last = now
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
             logger.log(done, metrics)

@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from worldmodel.data import DatasetError, LeRobotDataset
 from worldmodel.data.features import FeatureClips, FeatureStore
 from worldmodel.data.splits import HELD_OUT, split_episodes
+from worldmodel.nn.transformer import KVCache
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.readout.codec import StateCodec
 from worldmodel.readout.fit import (
@@ -40,7 +41,7 @@ from worldmodel.readout.fit import (
 from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
 from worldmodel.train.config import LoopConfig, OptimConfig, load_config_dict, to_plain
 from worldmodel.train.logger import RunLogger
-from worldmodel.train.loop import run_training
+from worldmodel.train.loop import adamw, compiled, run_training
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
 from worldmodel.train.rundir import open_run
 from worldmodel.train.runtime import Runtime, training_process
@@ -159,25 +160,31 @@ def predictor_config(
 
 def sequence_loss(
     model, z, actions, states, cfg: TrainACConfig, readout=None
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """z (B, T, N, D), actions (B, T, A), states (B, T, P) (encoded) -> weighted loss and its
-    parts; ``readout`` (frozen, features (B, N*D) -> encoded states) for ``cfg.readout_weight``."""
-    s_in = states if cfg.use_state else None
-    pred_z, pred_s = model(z, actions, s_in)  # predictions of frames 1..T
-    tf = (pred_z[:, :-1] - z[:, 1:]).abs().mean()
+    parts (detached); ``readout`` (frozen, features (B, N*D) -> encoded states) for
+    ``cfg.readout_weight``. The teacher-forced pass skips the last frame (its prediction has no
+    target) and records the first frame's keys and values, so the rollout goes on from its first
+    prediction rather than computing it again: the same loss as a full pass and a separate rollout."""
+    net = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: same graph
+    R = z.shape[1] - 1 if cfg.rollout_steps is None else min(cfg.rollout_steps, z.shape[1] - 1)
+    rolling = R >= 2 and cfg.rollout_weight > 0
+    cache = KVCache(net.cfg.depth) if rolling else None
+    s_in = states[:, :-1] if cfg.use_state else None
+    pred_z, pred_s = model(z[:, :-1], actions[:, :-1], s_in, cache=cache)  # predictions of frames 1..T-1
+    tf = (pred_z - z[:, 1:]).abs().mean()
     parts = {"tf": tf}
     loss = cfg.tf_weight * tf
     if pred_s is not None:
-        st = (pred_s[:, :-1] - states[:, 1:]).abs().mean()
+        st = (pred_s - states[:, 1:]).abs().mean()
         parts["state"] = st
         loss = loss + cfg.state_weight * st
-    R = z.shape[1] - 1 if cfg.rollout_steps is None else min(cfg.rollout_steps, z.shape[1] - 1)
-    if R >= 2 and cfg.rollout_weight > 0:
+    if rolling:
         # feed the model its own predictions (incrementally, with cached keys and values) and
         # score them against the true future, never against the input
-        net = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: same graph
         s0 = states[:, :1] if cfg.use_state else None
-        roll_z, roll_s = net.unroll(z[:, :1], s0, actions[:, :R])
+        first = (pred_z[:, :1], None if pred_s is None else pred_s[:, :1])
+        roll_z, roll_s = net.unroll(z[:, :1], s0, actions[:, :R], cache.first(1), first)
         ro = (roll_z - z[:, 1 : R + 1]).abs().mean()
         parts["rollout"] = ro
         loss = loss + cfg.rollout_weight * ro
@@ -191,7 +198,7 @@ def sequence_loss(
             err = ((decoded - states[:, 1 : R + 1]).abs() * w).sum(-1).mean() / w.sum().clamp_min(1e-8)
             parts["readout"] = err
             loss = loss + cfg.readout_weight * err
-    return loss, {k: float(v.detach()) for k, v in parts.items()}
+    return loss, {k: v.detach() for k, v in parts.items()}
 
 
 def state_codec(cfg, full: LeRobotDataset) -> StateCodec:
@@ -290,10 +297,8 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     rt.sharded = use_fsdp(loop.parallel, rt, large=pcfg.dim >= 1024)
     # rollouts call the blocks' parts step by step, so FSDP2 gathers the predictor as one unit
     ddp = wrap(model, rt, per_block=False, methods=("unroll",))
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.optim.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.optim.lr, betas=cfg.optim.betas)  # fmt: skip
+    params = list(model.parameters())
+    opt = adamw([p for p in params if p.ndim >= 2], [p for p in params if p.ndim < 2], cfg.optim, rt)
     start = resume_optimizer(model, opt, saved)
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)
@@ -302,11 +307,13 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
 
     # -- loop -------------------------------------------------------------------------------
     loss_readout = frozen_readout(cfg, store, full, held, codec, run, rt) if cfg.readout_weight > 0 else None
+    loss_of = compiled(lambda z, actions, states: sequence_loss(ddp, z, actions, states, cfg, loss_readout),
+                       loop.compile, rt)  # fmt: skip
 
-    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z = batch["z"].to(rt.device)
         actions, states = batch["actions"].to(rt.device), codec.encode(batch["states"].to(rt.device))
-        return sequence_loss(ddp, z, actions, states, cfg, loss_readout)
+        return loss_of(z, actions, states)
 
     metrics, done = run_training(
         name="train-ac", rt=rt, loop=loop, optim=cfg.optim, run=run, model=model, modules={"predictor": model},

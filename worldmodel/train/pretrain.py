@@ -33,7 +33,7 @@ from worldmodel.jepa.sigreg import random_directions
 from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
 from worldmodel.train.config import LoopConfig, OptimConfig, to_plain
 from worldmodel.train.logger import RunLogger
-from worldmodel.train.loop import run_training
+from worldmodel.train.loop import adamw, compiled, run_training
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
 from worldmodel.train.rundir import open_run
 from worldmodel.train.runtime import Runtime, loader_context, step_generator, training_process
@@ -90,13 +90,14 @@ def model_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
     return JEPAConfig(encoder=enc, predictor=pred, masks=cfg.masks, ema=tuple(cfg.ema), sigreg=cfg.sigreg)
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+def _param_groups(model: torch.nn.Module) -> tuple[list, list]:
+    """The trained parameters with weight decay and those without (norms, biases, mask tokens)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad or name.startswith("target_encoder"):
             continue
         (no_decay if p.ndim < 2 or "mask_tokens" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return decay, no_decay
 
 
 class RepresentationCheck:
@@ -172,9 +173,7 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     saved = load_checkpoint(run, _modules(model)) if resume else None
     rt.sharded = use_fsdp(loop.parallel, rt, large=cfg.preset in LARGE_ENCODERS)
     ddp = wrap(model, rt)  # DDP, or FSDP2 in place (the optimiser is built after sharding)
-    opt = torch.optim.AdamW(
-        _param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas
-    )
+    opt = adamw(*_param_groups(model), cfg.optim, rt)
     start = resume_optimizer(model, opt, saved)
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)
@@ -187,7 +186,9 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
     )
 
     # -- loop -------------------------------------------------------------------------------
-    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    loss_of = compiled(ddp, loop.compile, rt)  # masks vary in size: shapes marked dynamic after a recompile
+
+    def loss_fn(step: int, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         video = batch["frames"].to(rt.device, non_blocking=True).float().div_(255)  # (B, T, C, H, W)
         motion = patch_motion(video, mcfg.encoder.patch_size) if cfg.masks.motion_weight > 0 else None
         g = step_generator(loop.seed, step, stream=2 + rt.rank)
@@ -198,8 +199,7 @@ def _pretrain(cfg: PretrainConfig, rt: Runtime) -> dict[str, float]:
         if cfg.sigreg > 0:
             g = step_generator(loop.seed, step, stream=1000 + rt.rank)
             directions = random_directions(mcfg.encoder.dim, cfg.sigreg_directions, g).to(rt.device)
-        loss, stats = ddp(video, masks, directions)
-        return loss, {k: float(v) for k, v in stats.items()}
+        return loss_of(video, masks, directions)
 
     def after_step(step: int) -> dict[str, float]:
         momentum = model.momentum(step, loop.steps)
