@@ -10,7 +10,11 @@ Stages (each skipped when its output already exists in the run directory):
 3. train the action-conditioned predictor on its frozen features (``predictor/``);
 4. plan with CEM toward goal images of held-out episodes (dataset goals) and report the world
    model beside the random, do-nothing and true-simulator-oracle rows (``eval/``: results.md,
-   results.json, videos, cost plot).
+   results.json, videos, cost plot). The model re-plans after every action block (receding
+   horizon, ``wm eval --execute 1``), the last plans ending at the budget (``--shrink``).
+
+The ``cpu`` preset is sized for the demo's point mass; the other tasks need longer pretraining and
+predictor runs (the benchmark's presets, ``experiments/benchmark.py``).
 """
 
 from __future__ import annotations
@@ -41,20 +45,23 @@ class DemoPreset:
     iterations: int
     readout_steps: int  # MLP goal read-out fit
     loader_workers: int = 0  # DataLoader processes decoding video for pretraining
+    execute: int | None = None  # model steps run per re-plan (None: the whole plan), as wm eval --execute
+    shrink: bool = False  # the last plans end at the budget, as wm eval --shrink
 
 
 PRESETS = {
-    "cpu": DemoPreset(episodes=400, steps=100, encoder="cpu-small", pretrain_steps=600, pretrain_batch=32,
-                      predictor="cpu-small", ac_steps=2500, ac_batch=64, pool=2, eval_episodes=50,
-                      samples=100, elites=10, iterations=10, readout_steps=3000),
+    "cpu": DemoPreset(episodes=300, steps=100, encoder="cpu-small", pretrain_steps=100, pretrain_batch=32,
+                      predictor="cpu-small", ac_steps=1000, ac_batch=64, pool=2, eval_episodes=50,
+                      samples=100, elites=10, iterations=10, readout_steps=1000, execute=1, shrink=True),
     "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
                        predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
                        samples=16, elites=4, iterations=2, readout_steps=50),
 }  # fmt: skip
 
 # seconds per unit measured on 2 CPU cores, for the ETA: per 100-step episode collected, per
-# pretraining step, per predictor step (+ features and state read-out), per evaluated episode
-_COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.106, "train-ac-fixed": 200.0, "eval": 1.3}
+# pretraining step, per predictor step, per collected episode for the features and the state
+# read-out, per evaluated episode and per re-plan in it
+_COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.1, "features": 0.4, "eval": 0.3, "replan": 0.3}
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,14 @@ def demo(cfg: DemoConfig) -> dict:
                         label=f"preset {cfg.preset}")  # fmt: skip
 
 
+def _replans(p: DemoPreset) -> int:
+    """Re-plans per evaluated episode under ``wm eval``'s default budget, horizon and block."""
+    from worldmodel.eval.protocol import EvalConfig
+
+    model_steps = EvalConfig.budget // EvalConfig.action_block
+    return -(-model_steps // (p.execute or EvalConfig.horizon))
+
+
 def _finished(run: Path, marker: str, steps: int) -> bool:
     """Whether ``run`` holds a finished training run of ``steps`` steps. A finished run of another
     length raises: reusing it would label its figures with the wrong budget."""
@@ -133,8 +148,9 @@ def run_pipeline(
     stages = Stages({
         "collect": _COST["collect"] * p.episodes * p.steps / 100,
         "pretrain": _COST["pretrain"] * p.pretrain_steps,
-        "train-ac": _COST["train-ac"] * p.ac_steps + _COST["train-ac-fixed"],
-        "eval": _COST["eval"] * p.eval_episodes * len(planners) * len(seeds or (seed,)) * len(goals),
+        "train-ac": _COST["train-ac"] * p.ac_steps + _COST["features"] * p.episodes,
+        "eval": (_COST["eval"] + _COST["replan"] * _replans(p)) * p.eval_episodes * len(planners)
+        * len(seeds or (seed,)) * len(goals),
     })  # fmt: skip
     print(f"[demo] {task_id}, {label}: run directory {out}")
     t0 = time.perf_counter()
@@ -172,8 +188,8 @@ def run_pipeline(
             rows = ("model", "model-latent", *rows[1:])
         result = evaluate(EvalConfig(task=task_id, model=ac, goals=goals, rows=rows, planner=planner,
                                      episodes=p.eval_episodes, seeds=seeds or (seed,), samples=p.samples,
-                                     elites=p.elites, iterations=p.iterations, workers=workers, out=ev_dir,
-                                     device="auto"))  # fmt: skip
+                                     elites=p.elites, iterations=p.iterations, execute=p.execute, shrink=p.shrink,
+                                     workers=workers, out=ev_dir, device="auto"))  # fmt: skip
         summary += result["summary"]
         tables.append((ev_dir / "results.md").read_text())
     stages.finish("eval")

@@ -292,6 +292,30 @@ class ActionConditionedPredictor(nn.Module):
         cache = cache if cache is not None else KVCache(self.cfg.depth)
         return self._unroll(z, s, actions, lambda z, a, s: self.step(z, a, s, cache), first)
 
+    def predict_and_unroll(
+        self, z: Tensor, actions: Tensor, states: Tensor | None, steps: int, forward=None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:  # fmt: skip
+        """The two training passes over one clip, sharing their first step.
+
+        z (B, T, N, D) frames 0..T-1, actions (B, T-1, A) between them, states (B, T, P) or None
+        -> teacher-forced predictions of frames 1..T-1 (B, T-1, N, D) and states (B, T-1, P) or
+        None, then the rollout from frame 0 over frames 1..R, R = min(steps, T-1): (B, R, N, D)
+        and (B, R, P) or None, both None when R < 2. The teacher-forced pass records frame 0's keys
+        and values and the rollout goes on from its first prediction: equal to a full pass plus a
+        separate ``unroll``. ``forward`` runs the teacher-forced pass (a DDP wrapper of this
+        module, so that its gradients are synchronised; default: this module).
+        """
+        R = min(steps, z.shape[1] - 1)
+        cache = KVCache(self.cfg.depth) if R >= 2 else None
+        s_in = states[:, :-1] if states is not None else None
+        pred_z, pred_s = (forward or self)(z[:, :-1], actions, s_in, cache=cache)
+        if cache is None:
+            return pred_z, pred_s, None, None
+        s0 = states[:, :1] if states is not None else None
+        first = (pred_z[:, :1], None if pred_s is None else pred_s[:, :1])
+        roll_z, roll_s = self.unroll(z[:, :1], s0, actions[:, :R], cache.first(1), first)
+        return pred_z, pred_s, roll_z, roll_s
+
     def _unroll(
         self, z: Tensor, s: Tensor | None, actions: Tensor, step, first: tuple[Tensor, Tensor | None] | None = None
     ) -> tuple[Tensor, Tensor | None]:  # fmt: skip

@@ -29,7 +29,6 @@ from torch import Tensor, nn
 
 from worldmodel.encoder import VideoEncoder
 from worldmodel.jepa.sigreg import epps_pulley
-from worldmodel.nn.transformer import KVCache
 from worldmodel.predictor import ActionConditionedPredictor
 
 
@@ -80,22 +79,17 @@ class JointWorldModel(nn.Module):
             )
         z = self.embed(video)  # (B, T, 1, E)
         T = z.shape[1]
-        s_in = states[:, :-1] if states is not None else None
-        R = min(cfg.rollout_steps, T - 1)
-        rolling = R >= 2 and cfg.rollout_weight > 0
-        cache = KVCache(self.predictor.cfg.depth) if rolling else None  # the rollout goes on from frame 0's
-        pred_z, pred_s = self.predictor(z[:, :-1], actions, s_in, cache=cache)  # frames 1..T-1
-        tf = F.mse_loss(pred_z, z[:, 1:])
+        steps = cfg.rollout_steps if cfg.rollout_weight > 0 else 0
+        pred_z, pred_s, roll_z, roll_s = self.predictor.predict_and_unroll(z, actions, states, steps)
+        tf = F.mse_loss(pred_z, z[:, 1:])  # frames 1..T-1
         parts = {"tf": tf}
         loss = tf
         if pred_s is not None:
             st = (pred_s - states[:, 1:]).abs().mean()
             parts["state"] = st
             loss = loss + cfg.state_weight * st
-        if rolling:  # its first step is the teacher-forced pass's first prediction
-            s0 = states[:, :1] if states is not None else None
-            first = (pred_z[:, :1], None if pred_s is None else pred_s[:, :1])
-            roll_z, roll_s = self.predictor.unroll(z[:, :1], s0, actions[:, :R], cache.first(1), first)
+        if roll_z is not None:  # from frame 0, fed its own predictions
+            R = roll_z.shape[1]
             ro = F.mse_loss(roll_z, z[:, 1 : R + 1])
             parts["rollout"] = ro
             loss = loss + cfg.rollout_weight * ro

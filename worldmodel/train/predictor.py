@@ -27,7 +27,6 @@ from torch.nn.parallel import DistributedDataParallel
 from worldmodel.data import DatasetError, LeRobotDataset
 from worldmodel.data.features import FeatureClips, FeatureStore
 from worldmodel.data.splits import HELD_OUT, split_episodes
-from worldmodel.nn.transformer import KVCache
 from worldmodel.predictor import ActionConditionedPredictor, PredictorConfig
 from worldmodel.readout.codec import StateCodec
 from worldmodel.readout.fit import (
@@ -167,11 +166,11 @@ def sequence_loss(
     target) and records the first frame's keys and values, so the rollout goes on from its first
     prediction rather than computing it again: the same loss as a full pass and a separate rollout."""
     net = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: same graph
-    R = z.shape[1] - 1 if cfg.rollout_steps is None else min(cfg.rollout_steps, z.shape[1] - 1)
-    rolling = R >= 2 and cfg.rollout_weight > 0
-    cache = KVCache(net.cfg.depth) if rolling else None
-    s_in = states[:, :-1] if cfg.use_state else None
-    pred_z, pred_s = model(z[:, :-1], actions[:, :-1], s_in, cache=cache)  # predictions of frames 1..T-1
+    R = z.shape[1] - 1 if cfg.rollout_steps is None else cfg.rollout_steps
+    s_in = states if cfg.use_state else None
+    pred_z, pred_s, roll_z, roll_s = net.predict_and_unroll(
+        z, actions[:, :-1], s_in, R if cfg.rollout_weight > 0 else 0, forward=model
+    )
     tf = (pred_z - z[:, 1:]).abs().mean()
     parts = {"tf": tf}
     loss = cfg.tf_weight * tf
@@ -179,12 +178,8 @@ def sequence_loss(
         st = (pred_s - states[:, 1:]).abs().mean()
         parts["state"] = st
         loss = loss + cfg.state_weight * st
-    if rolling:
-        # feed the model its own predictions (incrementally, with cached keys and values) and
-        # score them against the true future, never against the input
-        s0 = states[:, :1] if cfg.use_state else None
-        first = (pred_z[:, :1], None if pred_s is None else pred_s[:, :1])
-        roll_z, roll_s = net.unroll(z[:, :1], s0, actions[:, :R], cache.first(1), first)
+    if roll_z is not None:  # the model fed its own predictions, scored against the true future
+        R = roll_z.shape[1]
         ro = (roll_z - z[:, 1 : R + 1]).abs().mean()
         parts["rollout"] = ro
         loss = loss + cfg.rollout_weight * ro
