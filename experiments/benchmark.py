@@ -71,7 +71,9 @@ class BenchmarkConfig:
 
 
 def preset_for(cfg: BenchmarkConfig) -> DemoPreset:
-    preset = {"cpu": CPU, "gpu": GPU, "tiny": PRESETS["tiny"]}[cfg.preset]
+    preset = {"cpu": CPU, "gpu": GPU, "tiny": replace(PRESETS["tiny"], execute=None, shrink=False)}[
+        cfg.preset
+    ]
     if cfg.episodes:
         preset = replace(preset, eval_episodes=cfg.episodes)
     if cfg.ac_steps:

@@ -31,6 +31,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
               "eval/results.md", "eval/results.json", "results.md"):  # fmt: skip
         assert (tmp_path / "d" / f).exists(), f
     assert list((tmp_path / "d" / "eval").glob("*.mp4"))
+    ev = json.loads((tmp_path / "d" / "eval" / "config.json").read_text())
+    assert (ev["execute"], ev["shrink"]) == (1, True)  # the demo re-plans after every action block
     printed = capsys.readouterr().out
     assert "[demo 1/4] collect" in printed and "[demo 4/4] eval" in printed and "min left" in printed
     # a rerun keeps the finished stages

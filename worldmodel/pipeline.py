@@ -55,7 +55,7 @@ PRESETS = {
                       samples=100, elites=10, iterations=10, readout_steps=1000, execute=1, shrink=True),
     "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
                        predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
-                       samples=16, elites=4, iterations=2, readout_steps=50),
+                       samples=16, elites=4, iterations=2, readout_steps=50, execute=1, shrink=True),
 }  # fmt: skip
 
 # seconds per unit measured on 2 CPU cores, for the ETA: per 100-step episode collected, per
