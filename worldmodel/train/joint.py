@@ -35,7 +35,7 @@ from worldmodel.readout.fit import fit_goal_readout
 from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
 from worldmodel.train.config import LoopConfig, OptimConfig, to_plain
 from worldmodel.train.logger import RunLogger
-from worldmodel.train.loop import adamw, compiled, run_training
+from worldmodel.train.loop import adamw, compiled, run_training, split_decay
 from worldmodel.train.parallel import full_state, wrap
 from worldmodel.train.predictor import (
     PredictorPreset,
@@ -210,8 +210,7 @@ def _train(cfg: TrainJointConfig, rt: Runtime) -> dict[str, float]:
     modules = {"encoder": model.encoder, "predictor": model.predictor}
     saved = load_checkpoint(run, modules) if resume else None
     ddp = wrap(model, rt, per_block=False)
-    trained = [p for p in model.parameters() if p.requires_grad]
-    opt = adamw([p for p in trained if p.ndim >= 2], [p for p in trained if p.ndim < 2], cfg.optim, rt)
+    opt = adamw(*split_decay(p for p in model.parameters() if p.requires_grad), cfg.optim, rt)
     start = resume_optimizer(model, opt, saved)
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)

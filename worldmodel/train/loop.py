@@ -25,6 +25,12 @@ from worldmodel.train.parallel import as_float
 from worldmodel.train.runtime import Runtime, all_reduce_mean
 
 
+def split_decay(params) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Parameters with weight decay (matrices) and without (vectors: norm gains, biases)."""
+    params = list(params)
+    return [p for p in params if p.ndim >= 2], [p for p in params if p.ndim < 2]
+
+
 def adamw(
     decay: list[nn.Parameter], no_decay: list[nn.Parameter], optim: OptimConfig, rt: Runtime
 ) -> torch.optim.AdamW:

@@ -40,7 +40,7 @@ from worldmodel.readout.fit import (
 from worldmodel.train.checkpoint import load_checkpoint, resume_optimizer
 from worldmodel.train.config import LoopConfig, OptimConfig, load_config_dict, to_plain
 from worldmodel.train.logger import RunLogger
-from worldmodel.train.loop import adamw, compiled, run_training
+from worldmodel.train.loop import adamw, compiled, run_training, split_decay
 from worldmodel.train.parallel import full_state, use_fsdp, wrap
 from worldmodel.train.rundir import open_run
 from worldmodel.train.runtime import Runtime, training_process
@@ -166,10 +166,10 @@ def sequence_loss(
     target) and records the first frame's keys and values, so the rollout goes on from its first
     prediction rather than computing it again: the same loss as a full pass and a separate rollout."""
     net = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: same graph
-    R = z.shape[1] - 1 if cfg.rollout_steps is None else cfg.rollout_steps
+    steps = z.shape[1] - 1 if cfg.rollout_steps is None else cfg.rollout_steps
     s_in = states if cfg.use_state else None
     pred_z, pred_s, roll_z, roll_s = net.predict_and_unroll(
-        z, actions[:, :-1], s_in, R if cfg.rollout_weight > 0 else 0, forward=model
+        z, actions[:, :-1], s_in, steps if cfg.rollout_weight > 0 else 0, forward=model
     )
     tf = (pred_z - z[:, 1:]).abs().mean()
     parts = {"tf": tf}
@@ -292,8 +292,7 @@ def _train(cfg: TrainACConfig, rt: Runtime) -> dict[str, float]:
     rt.sharded = use_fsdp(loop.parallel, rt, large=pcfg.dim >= 1024)
     # rollouts call the blocks' parts step by step, so FSDP2 gathers the predictor as one unit
     ddp = wrap(model, rt, per_block=False, methods=("unroll",))
-    params = list(model.parameters())
-    opt = adamw([p for p in params if p.ndim >= 2], [p for p in params if p.ndim < 2], cfg.optim, rt)
+    opt = adamw(*split_decay(model.parameters()), cfg.optim, rt)
     start = resume_optimizer(model, opt, saved)
     logger = RunLogger(run, enabled=rt.main)
     logger.truncate_after(start)
