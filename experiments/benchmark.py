@@ -2,7 +2,9 @@
 
 Per task: collect exploration data, pretrain the encoder, train the predictor, and evaluate each
 planner under the protocol (3 seeds x 50 episodes per goal mode) beside the true-simulator
-oracle (same planner and budget), random and do-nothing rows. Writes ``<out>/<task>/...``
+oracle (same planner and budget), random and do-nothing rows. Pushing tasks run the pushing
+presets of ``wm demo`` (``push`` for cpu, ``push-gpu`` for gpu: demonstrations, the end-to-end
+recipe, the latent-alone row beside the read-out one). Writes ``<out>/<task>/...``
 (datasets, models, per-planner eval directories), ``<out>/benchmark.json`` (every row, the
 commit and the hardware) and ``<out>/benchmark.md``; ``--readme README.md`` also writes the table
 into the README between its benchmark markers. ``--report-only`` rebuilds both from
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +39,8 @@ CPU = replace(PRESETS["cpu"], episodes=400, pretrain_steps=600, ac_steps=2_500, 
 #: GPU preset: the CPU preset's data and encoder, and the GPU spent on the predictor (the stage
 #: that limits planning): twice the width at 4x the batch
 GPU = replace(CPU, predictor="cpu", ac_steps=6_500, ac_batch=256)
+#: pushing tasks under the cpu and gpu presets
+PUSH = {"cpu": PRESETS["push"], "gpu": PRESETS["push-gpu"]}
 BEGIN, END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
 
 
@@ -70,17 +74,35 @@ class BenchmarkConfig:
     """rebuild benchmark.md (and --readme) from <out>/benchmark.json; run nothing"""
 
 
-def preset_for(cfg: BenchmarkConfig) -> DemoPreset:
-    preset = {"cpu": CPU, "gpu": GPU, "tiny": replace(PRESETS["tiny"], execute=None, shrink=False)}[
-        cfg.preset
-    ]
+def preset_for(cfg: BenchmarkConfig, task_id: str = "") -> DemoPreset:
+    """The preset a task runs under (pushing tasks: the pushing presets), with the flags' overrides."""
+    if "Push" in task_id and cfg.preset in PUSH:
+        preset = PUSH[cfg.preset]
+    else:
+        tiny = replace(PRESETS["tiny"], execute=None, shrink=False)
+        preset = {"cpu": CPU, "gpu": GPU, "tiny": tiny}[cfg.preset]
     if cfg.episodes:
         preset = replace(preset, eval_episodes=cfg.episodes)
     if cfg.ac_steps:
         preset = replace(preset, ac_steps=cfg.ac_steps)
-    if cfg.readout_steps or cfg.preset != "tiny":
+    if cfg.readout_steps or (cfg.preset != "tiny" and preset.joint is None):
         preset = replace(preset, readout_steps=cfg.readout_steps or TrainACConfig.readout_steps)
     return preset
+
+
+def describe(p: dict, seeds: list[int]) -> str:
+    """One sentence: how a task's world model was made and planned with (a preset as stored)."""
+    if p.get("joint"):
+        j = p["joint"]
+        made = (f"{p['episodes']} {p['policy']} episodes collected ({p['codec']}), encoder `{p['encoder']}` and "
+                f"predictor `{p['predictor']}` trained end to end {p['ac_steps']} steps at batch {p['ac_batch']} "
+                f"({j['embed_dim']}-d embedding, {j['frames']}-frame clips, {j['rollout_steps']}-step rollout loss)")  # fmt: skip
+    else:
+        made = (f"{p['episodes']} episodes collected, encoder `{p['encoder']}` pretrained {p['pretrain_steps']} "
+                f"steps, predictor `{p['predictor']}` {p['ac_steps']} steps")  # fmt: skip
+    replan = f", re-planning every {p['execute']} model steps" if p.get("execute") else ""
+    return (f"{made}, then {len(seeds)} seeds x {p['eval_episodes']} episodes per goal mode, {EvalConfig.budget}-step "
+            f"budget, {p['samples']} samples x {p['iterations']} iterations ({p['elites']} elites){replan}.")  # fmt: skip
 
 
 def report(bench: dict) -> str:
@@ -99,12 +121,11 @@ def report(bench: dict) -> str:
                             "final distance", "s / re-plan", "model evals / re-plan"], rows)  # fmt: skip
     p = bench["preset"]
     minutes = ", ".join(f"{t.split('/')[-1]} {m:.0f}" for t, m in bench["minutes"].items())
+    own = {t: q for t, q in bench.get("presets", {}).items() if q != p}  # tasks under a preset of their own
+    others = "".join(f" {t.split('/')[-1]}: {describe(q, bench['seeds'])}" for t, q in own.items())
     note = (f"Commit `{bench['commit']}`, {bench['date']}, {bench['hardware']}; `python experiments/benchmark.py "
-            f"{bench['command']}`. Per task: {p['episodes']} episodes collected, encoder `{p['encoder']}` "
-            f"pretrained {p['pretrain_steps']} steps, predictor `{p['predictor']}` {p['ac_steps']} steps, then "
-            f"{len(bench['seeds'])} seeds x {p['eval_episodes']} episodes per goal mode, {EvalConfig.budget}-step budget, "
-            f"{p['samples']} samples x {p['iterations']} iterations ({p['elites']} elites). Wall-clock per task "
-            f"(min): {minutes}.")  # fmt: skip
+            f"{bench['command']}`. Per task{' (but those named after)' if own else ''}: "
+            f"{describe(p, bench['seeds'])}{others} Wall-clock per task (min): {minutes}.")  # fmt: skip
     return table + "\n\n" + note + "\n"
 
 
@@ -117,14 +138,15 @@ def main(cfg: BenchmarkConfig, argv: list[str] | None = None) -> dict:
             raise FileNotFoundError(f"{store} missing: run the benchmark first")
         bench = json.loads(store.read_text())
     else:
-        preset = preset_for(cfg)
         task_ids = [resolve_task(t) for t in cfg.tasks]  # unknown names raise before any work
+        presets = {t: preset_for(cfg, t) for t in task_ids}
         bench = {"commit": commit(), "date": time.strftime("%Y-%m-%d"), "hardware": hardware(cfg.workers),
-                 "command": " ".join(argv) if argv is not None else "", "preset": vars(preset),
-                 "seeds": list(cfg.seeds), "rows": [], "minutes": {}}  # fmt: skip
+                 "command": " ".join(argv) if argv is not None else "", "preset": asdict(preset_for(cfg)),
+                 "presets": {t: asdict(q) for t, q in presets.items()}, "seeds": list(cfg.seeds), "rows": [],
+                 "minutes": {}}  # fmt: skip
         for task_id in task_ids:
             t0 = time.perf_counter()
-            res = run_pipeline(task_id, preset, cfg.out / task_id.split("/")[-1], workers=cfg.workers,
+            res = run_pipeline(task_id, presets[task_id], cfg.out / task_id.split("/")[-1], workers=cfg.workers,
                                planners=cfg.planners, seeds=cfg.seeds, goals=cfg.goals,
                                label=f"benchmark preset {cfg.preset}", latent_row=cfg.latent_row)  # fmt: skip
             bench["minutes"][task_id] = (time.perf_counter() - t0) / 60

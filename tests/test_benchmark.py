@@ -92,3 +92,33 @@ def test_the_commit_is_this_codes_whatever_the_working_directory(tmp_path, monke
     ).stdout.strip()
     monkeypatch.chdir(tmp_path)  # not a git repository
     assert commit().split("+")[0] == (sha or "unknown")
+
+
+def test_pushing_tasks_run_the_pushing_presets_and_the_note_says_so(tmp_path):
+    from dataclasses import asdict
+
+    bench_mod = load_benchmark()
+    cfg = bench_mod.BenchmarkConfig(preset="cpu")
+    push = bench_mod.preset_for(cfg, "wm/PushTState-v0")
+    assert (
+        push.joint is not None
+        and push.policy == "demo"
+        and push.readout_steps == bench_mod.PUSH["cpu"].readout_steps
+    )
+    assert bench_mod.preset_for(cfg, "wm/Reacher-v0") == bench_mod.preset_for(cfg)
+    assert bench_mod.preset_for(cfg).joint is None
+    assert (
+        bench_mod.preset_for(bench_mod.BenchmarkConfig(preset="gpu"), "wm/PushT-v0") == bench_mod.PUSH["gpu"]
+    )
+    assert bench_mod.preset_for(bench_mod.BenchmarkConfig(preset="tiny"), "wm/PushT-v0").joint is None
+    cpu = asdict(bench_mod.CPU)
+    bench = {"commit": "abc1234", "date": "2026-12-07", "hardware": "x86_64 CPU", "command": "--preset cpu",
+             "seeds": [0, 1, 2], "minutes": {"wm/PointMass-v0": 20.0, "wm/PushTState-v0": 80.0}, "preset": cpu,
+             "presets": {"wm/PointMass-v0": cpu, "wm/PushTState-v0": asdict(push)},
+             "rows": [row("wm/PushTState-v0", "moved", "model-latent", "cem", 0.5)]}  # fmt: skip
+    note = bench_mod.report(bench).split("\n\n")[1]
+    assert (
+        "Per task (but those named after): 400 episodes collected, encoder `cpu-small` pretrained 600" in note
+    )
+    assert (f" PushTState-v0: {push.episodes} demo episodes collected (h264-lossless)" in note
+            and "trained end to end" in note and "re-planning every 1 model steps" in note)  # fmt: skip

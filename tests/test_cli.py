@@ -9,7 +9,7 @@ import pytest
 
 from worldmodel.cli import main as wm
 from worldmodel.eval.stats import wilson_interval
-from worldmodel.pipeline import PRESETS, DemoConfig, demo, run_pipeline
+from worldmodel.pipeline import PRESETS, DemoConfig, JointPreset, demo, run_pipeline
 
 
 def test_wilson_interval_known_values():
@@ -49,6 +49,27 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert wm_json.stat().st_mtime_ns == before
 
 
+def test_the_pushing_pipeline_trains_end_to_end_on_demonstrations(tmp_path, capsys):
+    """The push presets' pipeline: lossless demonstrations, train-joint (no pretraining stage),
+    moved goals, the latent-alone and read-out rows beside the baselines."""
+    push = replace(PRESETS["push-small"], episodes=10, steps=60, encoder="tiny", predictor="tiny", ac_steps=3,
+                   ac_batch=4, readout_steps=20, eval_episodes=2, samples=8, elites=2, iterations=2,
+                   joint=JointPreset(embed_dim=8, frames=3, rollout_steps=2, sigreg=0.02))  # fmt: skip
+    out = run_pipeline("wm/PushTState-v0", push, tmp_path / "p", workers=0, threads=1)
+    rows = [(s["row"], s["mode"]) for s in out["summary"]]
+    assert rows == [(r, "moved") for r in ("model-latent", "model", "oracle", "random", "do-nothing")]
+    assert all(s["success"] == 0 for s in out["summary"] if s["row"] == "do-nothing")  # moved by construction
+    recipe = json.loads((tmp_path / "p" / "data" / "meta" / "collection.json").read_text())
+    assert (recipe["policy"], recipe["config"]["codec"]) == ("demo", "h264-lossless")
+    assert (tmp_path / "p" / "joint" / "world_model.json").exists() and not (tmp_path / "p" / "encoder").exists()
+    run = json.loads((tmp_path / "p" / "joint" / "config.json").read_text())["run"]
+    assert (run["embed_dim"], run["frames"], run["loss"]["rollout_steps"]) == (8, 3, 2)
+    printed = capsys.readouterr().out
+    assert "[demo 2/3] train-joint" in printed and "pretrain" not in printed
+    with pytest.raises(ValueError, match="finished run of 3 steps but this pipeline asks for 4"):
+        run_pipeline("wm/PushTState-v0", replace(push, ac_steps=4), tmp_path / "p", workers=0, threads=1)
+
+
 def one_line_error(capsys, argv: list[str]) -> str:
     """Run ``wm argv``; it must exit with status 2 and print one line on stderr, no traceback."""
     with pytest.raises(SystemExit) as e:
@@ -63,6 +84,8 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     err = one_line_error(capsys, ["demo", "--task", "cartpole", "--out", str(tmp_path / "x")])
     assert err.startswith("wm demo: error: unknown task 'cartpole'") and "pointmass" in err
     assert not (tmp_path / "x").exists()  # validated before anything is written
+    err = one_line_error(capsys, ["demo", "--preset", "push", "--out", str(tmp_path / "x")])
+    assert "needs a pushing task" in err and "PointMass" in err and not (tmp_path / "x").exists()
     err = one_line_error(capsys, ["eval", "--task", "nope"])
     assert err.startswith("wm eval: error: unknown task 'nope'")
     err = one_line_error(capsys, ["eval", "--model", str(tmp_path / "missing")])

@@ -15,6 +15,12 @@ Stages (each skipped when its output already exists in the run directory):
 
 The ``cpu`` preset is sized for the demo's point mass; the other tasks need longer pretraining and
 predictor runs (the benchmark's presets, ``experiments/benchmark.py``).
+
+Pushing has presets of its own (``wm demo --task pushtstate --preset push``): pushing
+demonstrations (``wm collect --policy demo``) recorded losslessly, the end-to-end recipe
+(``wm train-joint``: stages collect, train-joint, eval) and moved goals, on which doing nothing
+scores 0 by construction; ``push-small`` shows the trend in less time and ``push-gpu`` spends a
+GPU on a longer, larger-batch run.
 """
 
 from __future__ import annotations
@@ -26,6 +32,17 @@ from pathlib import Path
 from typing import Literal
 
 from worldmodel.train.config import LoopConfig, OptimConfig, load_config_dict
+
+
+@dataclass(frozen=True)
+class JointPreset:
+    """The end-to-end recipe's own knobs (``wm train-joint``); the preset's encoder, predictor,
+    ``ac_steps`` and ``ac_batch`` give its sizes and budget."""
+
+    embed_dim: int  # per-frame embedding width
+    frames: int  # frames per training clip
+    rollout_steps: int  # steps of the rolled-out loss
+    sigreg: float  # weight of SIGReg x batch size
 
 
 @dataclass(frozen=True)
@@ -47,8 +64,34 @@ class DemoPreset:
     loader_workers: int = 0  # DataLoader processes decoding video for pretraining
     execute: int | None = None  # model steps run per re-plan (None: the whole plan), as wm eval --execute
     shrink: bool = False  # the last plans end at the budget, as wm eval --shrink
+    policy: str = "auto"  # collection policy, as wm collect --policy
+    codec: str = "h264"  # collection video codec, as wm collect --codec
+    joint: JointPreset | None = None  # the end-to-end recipe (None: frozen encoder + train-ac)
+    goals: tuple[str, ...] = ("dataset",)  # goal modes of the evaluation, as wm eval --goals
+    model_rows: tuple[str, ...] = ("model",)  # world-model rows, as wm eval --rows
 
 
+#: pushing: demonstrations recorded losslessly, the end-to-end recipe, moved goals
+PUSH_JOINT = JointPreset(embed_dim=32, frames=6, rollout_steps=5, sigreg=0.02)
+_PUSH = dict(
+    steps=100,
+    encoder="cpu-small",
+    pretrain_steps=0,
+    pretrain_batch=0,
+    predictor="cpu-small",
+    pool=0,
+    eval_episodes=50,
+    samples=100,
+    elites=10,
+    iterations=10,
+    execute=1,
+    shrink=True,
+    policy="demo",
+    codec="h264-lossless",
+    joint=PUSH_JOINT,
+    goals=("moved",),
+    model_rows=("model-latent", "model"),
+)
 PRESETS = {
     "cpu": DemoPreset(episodes=300, steps=100, encoder="cpu-small", pretrain_steps=100, pretrain_batch=32,
                       predictor="cpu-small", ac_steps=1000, ac_batch=64, pool=2, eval_episodes=50,
@@ -56,12 +99,17 @@ PRESETS = {
     "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
                        predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
                        samples=16, elites=4, iterations=2, readout_steps=50, execute=1, shrink=True),
+    "push": DemoPreset(episodes=2000, ac_steps=2500, ac_batch=32, readout_steps=3000, **_PUSH),
+    "push-small": DemoPreset(episodes=1000, ac_steps=1000, ac_batch=32, readout_steps=1000, **_PUSH),
+    "push-gpu": DemoPreset(episodes=4000, ac_steps=20_000, ac_batch=128, readout_steps=6000, **_PUSH),
 }  # fmt: skip
+PUSH_PRESETS = ("push", "push-small", "push-gpu")
 
 # seconds per unit measured on 2 CPU cores, for the ETA: per 100-step episode collected, per
 # pretraining step, per predictor step, per collected episode for the features and the state
-# read-out, per evaluated episode and per re-plan in it
-_COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.1, "features": 0.4, "eval": 0.3, "replan": 0.3}
+# read-out, per clip frame of an end-to-end training batch, per evaluated episode and per re-plan in it
+_COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.1, "features": 0.4, "train-joint": 0.004, "eval": 0.3,
+         "replan": 0.3}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,8 +118,10 @@ class DemoConfig:
 
     task: str = "pointmass"
     """task id or short name"""
-    preset: Literal["cpu", "tiny"] = "cpu"
-    """sizes and budgets; tiny runs the same pipeline in about a minute"""
+    preset: Literal["cpu", "tiny", "push", "push-small", "push-gpu"] = "cpu"
+    """sizes and budgets; tiny runs the same pipeline in about a minute; push (pushing tasks):
+    demonstrations, the end-to-end recipe and moved goals; push-small the same shorter, push-gpu
+    longer with larger batches for a GPU"""
     out: Path | None = None
     """run directory (default runs/demo-<task>-<time>); rerun it to finish or reuse stages"""
     workers: int = 2
@@ -105,6 +155,9 @@ def demo(cfg: DemoConfig) -> dict:
     from envs.registration import resolve_task
 
     task_id = resolve_task(cfg.task)
+    if cfg.preset in PUSH_PRESETS and "Push" not in task_id:
+        raise ValueError(f"preset {cfg.preset!r} collects pushing demonstrations: it needs a pushing task "
+                         f"(pusht, pushtstate, pushbox), not {task_id}")  # fmt: skip
     out = cfg.out or Path("runs") / time.strftime(f"demo-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
     return run_pipeline(task_id, PRESETS[cfg.preset], out, workers=cfg.workers, seed=cfg.seed, threads=cfg.threads,
                         label=f"preset {cfg.preset}")  # fmt: skip
@@ -134,24 +187,26 @@ def _finished(run: Path, marker: str, steps: int) -> bool:
 
 def run_pipeline(
     task_id: str, p: DemoPreset, out: Path, *, workers: int = 2, seed: int = 0, threads: int = 2,
-    planners: tuple[str, ...] = ("cem",), seeds: tuple[int, ...] | None = None, goals: tuple[str, ...] = ("dataset",),
+    planners: tuple[str, ...] = ("cem",), seeds: tuple[int, ...] | None = None, goals: tuple[str, ...] | None = None,
     label: str = "", latent_row: bool = False,
 ) -> dict:  # fmt: skip
-    """Collect, pretrain, train the predictor, evaluate each planner; finished stages are kept."""
+    """Collect, train the world model (pretrain + train-ac, or train-joint), evaluate each planner on
+    ``goals`` (default: the preset's); finished stages are kept."""
     from envs.collect import CollectConfig, collect
     from worldmodel.eval.protocol import EvalConfig, evaluate
-    from worldmodel.train.predictor import TrainACConfig, train_ac
-    from worldmodel.train.pretrain import PretrainConfig, pretrain
 
     out.mkdir(parents=True, exist_ok=True)
-    data, enc, ac, ev = out / "data", out / "encoder", out / "predictor", out / "eval"
-    stages = Stages({
-        "collect": _COST["collect"] * p.episodes * p.steps / 100,
-        "pretrain": _COST["pretrain"] * p.pretrain_steps,
-        "train-ac": _COST["train-ac"] * p.ac_steps + _COST["features"] * p.episodes,
-        "eval": (_COST["eval"] + _COST["replan"] * _replans(p)) * p.eval_episodes * len(planners)
-        * len(seeds or (seed,)) * len(goals),
-    })  # fmt: skip
+    data, ev = out / "data", out / "eval"
+    goals = goals or p.goals
+    episodes = p.eval_episodes * len(planners) * len(seeds or (seed,)) * len(goals)
+    plan = {"collect": _COST["collect"] * p.episodes * p.steps / 100}
+    if p.joint is None:
+        plan["pretrain"] = _COST["pretrain"] * p.pretrain_steps
+        plan["train-ac"] = _COST["train-ac"] * p.ac_steps + _COST["features"] * p.episodes
+    else:
+        plan["train-joint"] = _COST["train-joint"] * p.ac_steps * p.ac_batch * p.joint.frames
+    plan["eval"] = (_COST["eval"] + _COST["replan"] * _replans(p)) * episodes
+    stages = Stages(plan)
     print(f"[demo] {task_id}, {label}: run directory {out}")
     t0 = time.perf_counter()
 
@@ -160,33 +215,29 @@ def run_pipeline(
     have = json.loads(info.read_text())["total_episodes"] if info.exists() else 0
     if have < p.episodes:
         collect(CollectConfig(task=task_id, out=data, episodes=p.episodes, steps=p.steps, seed=seed,
-                              workers=workers, mode="resume" if data.exists() else "new"))  # fmt: skip
+                              workers=workers, policy=p.policy, codec=p.codec,
+                              mode="resume" if data.exists() else "new"))  # fmt: skip
     stages.finish("collect")
 
-    stages.start("pretrain")
     loop = dict(seed=seed, threads=threads)
-    if not _finished(enc, "encoder.safetensors", p.pretrain_steps):
-        pretrain(PretrainConfig(data=data, out=enc, preset=p.encoder,
-                                loop=LoopConfig(steps=p.pretrain_steps, batch_size=p.pretrain_batch, eval_every=200,
-                                                num_workers=p.loader_workers, **loop)))  # fmt: skip
-    stages.finish("pretrain")
-
-    stages.start("train-ac")
-    if not _finished(ac, "world_model.json", p.ac_steps):
-        train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset=p.predictor, pool=p.pool,
-                               readout_steps=p.readout_steps,
-                               loop=LoopConfig(steps=p.ac_steps, batch_size=p.ac_batch, eval_every=10**9, **loop),
-                               optim=OptimConfig(lr=1e-3, weight_decay=0.01)))  # fmt: skip
-    stages.finish("train-ac")
+    model = (
+        _train_frozen(p, data, out, stages, loop)
+        if p.joint is None
+        else _train_joint(p, data, out, stages, loop)
+    )
 
     stages.start("eval")
     summary, tables = [], []
     for planner in planners:
         ev_dir = ev if len(planners) == 1 else ev / planner
-        rows = ("model", "oracle", "random", "do-nothing") if planner == planners[0] else ("model", "oracle")
-        if latent_row and planner == planners[0]:
-            rows = ("model", "model-latent", *rows[1:])
-        result = evaluate(EvalConfig(task=task_id, model=ac, goals=goals, rows=rows, planner=planner,
+        rows = (
+            (*p.model_rows, "oracle", "random", "do-nothing")
+            if planner == planners[0]
+            else (*p.model_rows, "oracle")
+        )
+        if latent_row and "model-latent" not in rows:
+            rows = (*rows[: len(p.model_rows)], "model-latent", *rows[len(p.model_rows) :])
+        result = evaluate(EvalConfig(task=task_id, model=model, goals=goals, rows=rows, planner=planner,
                                      episodes=p.eval_episodes, seeds=seeds or (seed,), samples=p.samples,
                                      elites=p.elites, iterations=p.iterations, execute=p.execute, shrink=p.shrink,
                                      workers=workers, out=ev_dir, device="auto"))  # fmt: skip
@@ -197,3 +248,42 @@ def run_pipeline(
     (out / "results.md").write_text("\n".join(tables) + f"\nwall-clock: {minutes:.1f} min\n")
     print(f"\n[demo] done in {minutes:.1f} min; table, videos and plots in {ev}")
     return {"summary": summary, "out": str(out), "minutes": minutes}
+
+
+def _train_frozen(p: DemoPreset, data: Path, out: Path, stages: Stages, loop: dict) -> Path:
+    """The frozen-encoder recipe: pretrain the encoder, then the predictor on its features."""
+    from worldmodel.train.predictor import TrainACConfig, train_ac
+    from worldmodel.train.pretrain import PretrainConfig, pretrain
+
+    enc, ac = out / "encoder", out / "predictor"
+    stages.start("pretrain")
+    if not _finished(enc, "encoder.safetensors", p.pretrain_steps):
+        pretrain(PretrainConfig(data=data, out=enc, preset=p.encoder,
+                                loop=LoopConfig(steps=p.pretrain_steps, batch_size=p.pretrain_batch, eval_every=200,
+                                                num_workers=p.loader_workers, **loop)))  # fmt: skip
+    stages.finish("pretrain")
+    stages.start("train-ac")
+    if not _finished(ac, "world_model.json", p.ac_steps):
+        train_ac(TrainACConfig(data=data, encoder=enc, out=ac, preset=p.predictor, pool=p.pool,
+                               readout_steps=p.readout_steps,
+                               loop=LoopConfig(steps=p.ac_steps, batch_size=p.ac_batch, eval_every=10**9, **loop),
+                               optim=OptimConfig(lr=1e-3, weight_decay=0.01)))  # fmt: skip
+    stages.finish("train-ac")
+    return ac
+
+
+def _train_joint(p: DemoPreset, data: Path, out: Path, stages: Stages, loop: dict) -> Path:
+    """The end-to-end recipe: encoder and predictor trained together from pixels."""
+    from worldmodel.jepa.joint import JointLossConfig
+    from worldmodel.train.joint import TrainJointConfig, train_joint
+
+    run, j = out / "joint", p.joint
+    stages.start("train-joint")
+    if not _finished(run, "world_model.json", p.ac_steps):
+        train_joint(TrainJointConfig(data=data, out=run, preset=p.encoder, predictor=p.predictor,
+                                     embed_dim=j.embed_dim, frames=j.frames, readout_steps=p.readout_steps,
+                                     loss=JointLossConfig(rollout_steps=j.rollout_steps, sigreg=j.sigreg),
+                                     loop=LoopConfig(steps=p.ac_steps, batch_size=p.ac_batch, eval_every=10**9,
+                                                     **loop)))  # fmt: skip
+    stages.finish("train-joint")
+    return run
