@@ -61,7 +61,9 @@ def test_the_pushing_pipeline_trains_end_to_end_on_demonstrations(tmp_path, caps
     assert all(s["success"] == 0 for s in out["summary"] if s["row"] == "do-nothing")  # moved by construction
     recipe = json.loads((tmp_path / "p" / "data" / "meta" / "collection.json").read_text())
     assert (recipe["policy"], recipe["config"]["codec"]) == ("demo", "h264-lossless")
-    assert (tmp_path / "p" / "joint" / "world_model.json").exists() and not (tmp_path / "p" / "encoder").exists()
+    assert (tmp_path / "p" / "joint" / "world_model.json").exists() and not (
+        tmp_path / "p" / "encoder"
+    ).exists()
     run = json.loads((tmp_path / "p" / "joint" / "config.json").read_text())["run"]
     assert (run["embed_dim"], run["frames"], run["loss"]["rollout_steps"]) == (8, 3, 2)
     printed = capsys.readouterr().out
