@@ -3,8 +3,9 @@
 Per task: collect exploration data, pretrain the encoder, train the predictor, and evaluate each
 planner under the protocol (3 seeds x 50 episodes per goal mode) beside the true-simulator
 oracle (same planner and budget), random and do-nothing rows. Pushing tasks run the pushing
-presets of ``wm demo`` (``push`` for cpu, ``push-gpu`` for gpu: demonstrations, the end-to-end
-recipe, the latent-alone row beside the read-out one). Writes ``<out>/<task>/...``
+presets of ``wm demo`` (``push`` for cpu, ``push-gpu`` for gpu: demonstrations, a longer predictor
+run, moved goals). ``--recipe joint`` trains the end-to-end world model (``wm train-joint``)
+instead of pretraining an encoder and training the predictor on its frozen features. Writes ``<out>/<task>/...``
 (datasets, models, per-planner eval directories), ``<out>/benchmark.json`` (every row, the
 commit and the hardware) and ``<out>/benchmark.md``; ``--readme README.md`` also writes the table
 into the README between its benchmark markers. ``--report-only`` rebuilds both from
@@ -29,18 +30,21 @@ import tyro
 from planners.registry import PlannerName
 from worldmodel.eval.protocol import EvalConfig, GoalMode, percent
 from worldmodel.eval.report import commit, hardware, markdown_table, publish_table
-from worldmodel.pipeline import PRESETS, DemoPreset, run_pipeline
+from worldmodel.pipeline import PRESETS, DemoPreset, JointPreset, run_pipeline
 from worldmodel.train.predictor import TrainACConfig
 
 #: CPU preset: the demo's sizes with the budgets every task needs (the demo's point mass is the
 #: easiest task; the reacher needs the longer pretraining and predictor run), each plan executed
 #: whole before re-planning
-CPU = replace(PRESETS["cpu"], episodes=400, pretrain_steps=600, ac_steps=2_500, execute=None, shrink=False)
+CPU = replace(PRESETS["cpu"], episodes=400, pretrain_steps=600, ac_steps=2_500, execute=None, shrink=False,
+              readout_steps=TrainACConfig.readout_steps)  # fmt: skip
 #: GPU preset: the CPU preset's data and encoder, and the GPU spent on the predictor (the stage
 #: that limits planning): twice the width at 4x the batch
 GPU = replace(CPU, predictor="cpu", ac_steps=6_500, ac_batch=256)
 #: pushing tasks under the cpu and gpu presets
 PUSH = {"cpu": PRESETS["push"], "gpu": PRESETS["push-gpu"]}
+#: --recipe joint: the end-to-end recipe's settings (docs/RESULTS.md, the refined recipe), batch 32 on CPU
+JOINT = JointPreset(embed_dim=32, frames=6, rollout_steps=5, sigreg=0.02)
 BEGIN, END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
 
 
@@ -53,6 +57,9 @@ class BenchmarkConfig:
     predictor; tiny: the demo's smoke preset)"""
     tasks: tuple[str, ...] = ("pointmass", "reacher", "umaze", "pusht")
     """task ids or short names"""
+    recipe: Literal["frozen", "joint"] = "frozen"
+    """frozen: pretrain the encoder, then the predictor on its frozen features; joint: encoder and
+    predictor trained together (wm train-joint), with the latent-alone row beside the read-out one"""
     planners: tuple[PlannerName, ...] = ("cem", "cmaes")
     seeds: tuple[int, ...] = (0, 1, 2)
     goals: tuple[GoalMode, ...] = ("dataset", "moved", "random")
@@ -62,7 +69,7 @@ class BenchmarkConfig:
     ac_steps: int = 0
     """predictor training steps (0: the preset's)"""
     readout_steps: int = 0
-    """the MLP goal read-out's fit steps (0: train-ac's default; the tiny preset keeps its own)"""
+    """the MLP goal read-out's fit steps (0: the preset's)"""
     latent_row: bool = False
     """also plan with the latent distance alone"""
     workers: int = 2
@@ -85,8 +92,11 @@ def preset_for(cfg: BenchmarkConfig, task_id: str = "") -> DemoPreset:
         preset = replace(preset, eval_episodes=cfg.episodes)
     if cfg.ac_steps:
         preset = replace(preset, ac_steps=cfg.ac_steps)
-    if cfg.readout_steps or (cfg.preset != "tiny" and preset.joint is None):
-        preset = replace(preset, readout_steps=cfg.readout_steps or TrainACConfig.readout_steps)
+    if cfg.recipe == "joint":
+        preset = replace(preset, joint=JOINT, ac_batch=32 if cfg.preset == "cpu" else preset.ac_batch,
+                         model_rows=("model", "model-latent"))  # fmt: skip
+    if cfg.readout_steps:
+        preset = replace(preset, readout_steps=cfg.readout_steps)
     return preset
 
 
@@ -98,8 +108,13 @@ def describe(p: dict, seeds: list[int]) -> str:
                 f"predictor `{p['predictor']}` trained end to end {p['ac_steps']} steps at batch {p['ac_batch']} "
                 f"({j['embed_dim']}-d embedding, {j['frames']}-frame clips, {j['rollout_steps']}-step rollout loss)")  # fmt: skip
     else:
-        made = (f"{p['episodes']} episodes collected, encoder `{p['encoder']}` pretrained {p['pretrain_steps']} "
-                f"steps, predictor `{p['predictor']}` {p['ac_steps']} steps")  # fmt: skip
+        data = (
+            f"{p['policy']} episodes collected ({p['codec']})"
+            if p.get("policy", "auto") != "auto"
+            else "episodes collected"
+        )
+        made = (f"{p['episodes']} {data}, encoder `{p['encoder']}` pretrained {p['pretrain_steps']} steps, predictor "
+                f"`{p['predictor']}` {p['ac_steps']} steps")  # fmt: skip
     replan = f", re-planning every {p['execute']} model steps" if p.get("execute") else ""
     return (f"{made}, then {len(seeds)} seeds x {p['eval_episodes']} episodes per goal mode, {EvalConfig.budget}-step "
             f"budget, {p['samples']} samples x {p['iterations']} iterations ({p['elites']} elites){replan}.")  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,17 +101,13 @@ def test_pushing_tasks_run_the_pushing_presets_and_the_note_says_so(tmp_path):
     bench_mod = load_benchmark()
     cfg = bench_mod.BenchmarkConfig(preset="cpu")
     push = bench_mod.preset_for(cfg, "wm/PushTState-v0")
-    assert (
-        push.joint is not None
-        and push.policy == "demo"
-        and push.readout_steps == bench_mod.PUSH["cpu"].readout_steps
-    )
-    assert bench_mod.preset_for(cfg, "wm/Reacher-v0") == bench_mod.preset_for(cfg)
-    assert bench_mod.preset_for(cfg).joint is None
-    assert (
-        bench_mod.preset_for(bench_mod.BenchmarkConfig(preset="gpu"), "wm/PushT-v0") == bench_mod.PUSH["gpu"]
-    )
-    assert bench_mod.preset_for(bench_mod.BenchmarkConfig(preset="tiny"), "wm/PushT-v0").joint is None
+    assert (push.policy, push.goals) == ("demo", ("moved",)) and push == bench_mod.PUSH["cpu"]
+    assert bench_mod.preset_for(cfg, "wm/Reacher-v0") == bench_mod.preset_for(cfg) == bench_mod.CPU
+    gpu = bench_mod.BenchmarkConfig(preset="gpu")
+    assert bench_mod.preset_for(gpu, "wm/PushT-v0") == bench_mod.PUSH["gpu"]
+    assert bench_mod.preset_for(replace(cfg, preset="tiny"), "wm/PushT-v0").policy == "auto"
+    joint = bench_mod.preset_for(replace(cfg, recipe="joint"), "wm/Reacher-v0")
+    assert (joint.joint, joint.ac_batch, joint.model_rows) == (bench_mod.JOINT, 32, ("model", "model-latent"))
     cpu = asdict(bench_mod.CPU)
     bench = {"commit": "abc1234", "date": "2026-12-07", "hardware": "x86_64 CPU", "command": "--preset cpu",
              "seeds": [0, 1, 2], "minutes": {"wm/PointMass-v0": 20.0, "wm/PushTState-v0": 80.0}, "preset": cpu,
@@ -120,5 +117,10 @@ def test_pushing_tasks_run_the_pushing_presets_and_the_note_says_so(tmp_path):
     assert (
         "Per task (but those named after): 400 episodes collected, encoder `cpu-small` pretrained 600" in note
     )
-    assert (f" PushTState-v0: {push.episodes} demo episodes collected (h264-lossless)" in note
-            and "trained end to end" in note and "re-planning every 1 model steps" in note)  # fmt: skip
+    assert (f" PushTState-v0: {push.episodes} demo episodes collected (h264-lossless), encoder `cpu-small` "
+            f"pretrained {push.pretrain_steps} steps, predictor `cpu-small` {push.ac_steps} steps" in note
+            and "re-planning every 1 model steps" in note)  # fmt: skip
+    bench["presets"]["wm/PushTState-v0"] = asdict(
+        bench_mod.preset_for(replace(cfg, recipe="joint"), "wm/PushT-v0")
+    )
+    assert f"trained end to end {push.ac_steps} steps at batch 32 (32-d embedding" in bench_mod.report(bench)

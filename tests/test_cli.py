@@ -49,15 +49,15 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert wm_json.stat().st_mtime_ns == before
 
 
-def test_the_pushing_pipeline_trains_end_to_end_on_demonstrations(tmp_path, capsys):
-    """The push presets' pipeline: lossless demonstrations, train-joint (no pretraining stage),
-    moved goals, the latent-alone and read-out rows beside the baselines."""
+def test_a_joint_preset_trains_end_to_end_on_pushing_demonstrations(tmp_path, capsys):
+    """A preset with ``joint`` set: train-joint instead of pretrain + train-ac (no encoder stage);
+    the push presets' collection (lossless demonstrations), moved goals and both model rows."""
     push = replace(PRESETS["push-small"], episodes=10, steps=60, encoder="tiny", predictor="tiny", ac_steps=3,
                    ac_batch=4, readout_steps=20, eval_episodes=2, samples=8, elites=2, iterations=2,
                    joint=JointPreset(embed_dim=8, frames=3, rollout_steps=2, sigreg=0.02))  # fmt: skip
     out = run_pipeline("wm/PushTState-v0", push, tmp_path / "p", workers=0, threads=1)
     rows = [(s["row"], s["mode"]) for s in out["summary"]]
-    assert rows == [(r, "moved") for r in ("model-latent", "model", "oracle", "random", "do-nothing")]
+    assert rows == [(r, "moved") for r in ("model", "model-latent", "oracle", "random", "do-nothing")]
     assert all(s["success"] == 0 for s in out["summary"] if s["row"] == "do-nothing")  # moved by construction
     recipe = json.loads((tmp_path / "p" / "data" / "meta" / "collection.json").read_text())
     assert (recipe["policy"], recipe["config"]["codec"]) == ("demo", "h264-lossless")

@@ -17,10 +17,12 @@ The ``cpu`` preset is sized for the demo's point mass; the other tasks need long
 predictor runs (the benchmark's presets, ``experiments/benchmark.py``).
 
 Pushing has presets of its own (``wm demo --task pushtstate --preset push``): pushing
-demonstrations (``wm collect --policy demo``) recorded losslessly, the end-to-end recipe
-(``wm train-joint``: stages collect, train-joint, eval) and moved goals, on which doing nothing
-scores 0 by construction; ``push-small`` shows the trend in less time and ``push-gpu`` spends a
-GPU on a longer, larger-batch run.
+demonstrations (``wm collect --policy demo``) recorded losslessly, a longer predictor run, and
+moved goals, on which doing nothing scores 0 by construction, with the read-out and latent-alone
+rows; ``push-small`` shows the trend in less time and ``push-gpu`` spends a GPU on more data, a
+wider predictor and larger batches. A preset with ``joint`` set trains the end-to-end recipe
+instead (``wm train-joint``; stages collect, train-joint, eval), as the benchmark's
+``--recipe joint`` does.
 """
 
 from __future__ import annotations
@@ -71,27 +73,11 @@ class DemoPreset:
     model_rows: tuple[str, ...] = ("model",)  # world-model rows, as wm eval --rows
 
 
-#: pushing: demonstrations recorded losslessly, the end-to-end recipe, moved goals
-PUSH_JOINT = JointPreset(embed_dim=32, frames=6, rollout_steps=5, sigreg=0.02)
-_PUSH = dict(
-    steps=100,
-    encoder="cpu-small",
-    pretrain_steps=0,
-    pretrain_batch=0,
-    predictor="cpu-small",
-    pool=0,
-    eval_episodes=50,
-    samples=100,
-    elites=10,
-    iterations=10,
-    execute=1,
-    shrink=True,
-    policy="demo",
-    codec="h264-lossless",
-    joint=PUSH_JOINT,
-    goals=("moved",),
-    model_rows=("model-latent", "model"),
-)
+#: pushing: demonstrations recorded losslessly, re-planning every action block, moved goals, the
+#: read-out and latent-alone rows
+_PUSH = dict(steps=100, encoder="cpu-small", pretrain_batch=32, predictor="cpu-small", ac_batch=64, pool=2,
+             eval_episodes=50, samples=100, elites=10, iterations=10, execute=1, shrink=True, policy="demo",
+             codec="h264-lossless", goals=("moved",), model_rows=("model", "model-latent"))  # fmt: skip
 PRESETS = {
     "cpu": DemoPreset(episodes=300, steps=100, encoder="cpu-small", pretrain_steps=100, pretrain_batch=32,
                       predictor="cpu-small", ac_steps=1000, ac_batch=64, pool=2, eval_episodes=50,
@@ -99,9 +85,10 @@ PRESETS = {
     "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
                        predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
                        samples=16, elites=4, iterations=2, readout_steps=50, execute=1, shrink=True),
-    "push": DemoPreset(episodes=2000, ac_steps=2500, ac_batch=32, readout_steps=3000, **_PUSH),
-    "push-small": DemoPreset(episodes=1000, ac_steps=1000, ac_batch=32, readout_steps=1000, **_PUSH),
-    "push-gpu": DemoPreset(episodes=4000, ac_steps=20_000, ac_batch=128, readout_steps=6000, **_PUSH),
+    "push": DemoPreset(episodes=2000, pretrain_steps=600, ac_steps=15_000, readout_steps=3000, **_PUSH),
+    "push-small": DemoPreset(episodes=1000, pretrain_steps=300, ac_steps=2500, readout_steps=1000, **_PUSH),
+    "push-gpu": DemoPreset(episodes=4000, pretrain_steps=2000, ac_steps=30_000, readout_steps=6000,
+                           **{**_PUSH, "predictor": "cpu", "ac_batch": 256, "pretrain_batch": 64}),
 }  # fmt: skip
 PUSH_PRESETS = ("push", "push-small", "push-gpu")
 
@@ -120,8 +107,8 @@ class DemoConfig:
     """task id or short name"""
     preset: Literal["cpu", "tiny", "push", "push-small", "push-gpu"] = "cpu"
     """sizes and budgets; tiny runs the same pipeline in about a minute; push (pushing tasks):
-    demonstrations, the end-to-end recipe and moved goals; push-small the same shorter, push-gpu
-    longer with larger batches for a GPU"""
+    demonstrations, a longer predictor run and moved goals; push-small the same shorter, push-gpu
+    more data, a wider predictor and larger batches for a GPU"""
     out: Path | None = None
     """run directory (default runs/demo-<task>-<time>); rerun it to finish or reuse stages"""
     workers: int = 2
