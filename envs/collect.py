@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from envs.registration import resolve_task
+from envs.registration import is_pushing, resolve_task
 
 FPS = 20  # our tasks' control rate: dt 0.01 x 5 sub-steps
 
@@ -210,8 +210,8 @@ def collect(cfg: CollectConfig) -> dict:
         raise ValueError(
             f"need episodes >= 0, steps >= 1, workers >= 0; got {cfg.episodes}, {cfg.steps}, {cfg.workers}"
         )
-    policy = cfg.policy if cfg.policy != "auto" else ("push" if "Push" in task_id else "smooth")
-    if policy in ("push", "demo") and "Push" not in task_id:
+    policy = cfg.policy if cfg.policy != "auto" else ("push" if is_pushing(task_id) else "smooth")
+    if policy in ("push", "demo") and not is_pushing(task_id):
         raise ValueError(f"the {policy} policy needs a pushing task, not {task_id}")
     if cfg.mode == "new" and cfg.episodes < 1:
         raise ValueError(f"--episodes {cfg.episodes}: a new collection needs at least one episode")

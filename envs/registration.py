@@ -73,6 +73,11 @@ def resolve_task(name: str) -> str:
                      "gymnasium (import the package that registers it first)")  # fmt: skip
 
 
+def is_pushing(task_id: str) -> bool:
+    """Whether a task id is one of our pushing tasks (those the push and demo policies drive)."""
+    return "Push" in task_id
+
+
 def _task_class(task_id: str) -> type:
     import importlib
 

@@ -83,7 +83,9 @@ class BenchmarkConfig:
 
 def preset_for(cfg: BenchmarkConfig, task_id: str = "") -> DemoPreset:
     """The preset a task runs under (pushing tasks: the pushing presets), with the flags' overrides."""
-    if "Push" in task_id and cfg.preset in PUSH:
+    from envs.registration import is_pushing
+
+    if is_pushing(task_id) and cfg.preset in PUSH:
         preset = PUSH[cfg.preset]
     else:
         tiny = replace(PRESETS["tiny"], execute=None, shrink=False)
@@ -102,18 +104,19 @@ def preset_for(cfg: BenchmarkConfig, task_id: str = "") -> DemoPreset:
 
 def describe(p: dict, seeds: list[int]) -> str:
     """One sentence: how a task's world model was made and planned with (a preset as stored)."""
+    policy = p.get("policy", "auto")  # presets stored before collection policies were recorded: auto
+    data = (
+        f"{p['episodes']} {policy} episodes collected ({p['codec']})"
+        if policy != "auto"
+        else f"{p['episodes']} episodes collected"
+    )
     if p.get("joint"):
         j = p["joint"]
-        made = (f"{p['episodes']} {p['policy']} episodes collected ({p['codec']}), encoder `{p['encoder']}` and "
-                f"predictor `{p['predictor']}` trained end to end {p['ac_steps']} steps at batch {p['ac_batch']} "
-                f"({j['embed_dim']}-d embedding, {j['frames']}-frame clips, {j['rollout_steps']}-step rollout loss)")  # fmt: skip
+        made = (f"{data}, encoder `{p['encoder']}` and predictor `{p['predictor']}` trained end to end "
+                f"{p['ac_steps']} steps at batch {p['ac_batch']} ({j['embed_dim']}-d embedding, {j['frames']}-frame "
+                f"clips, {j['rollout_steps']}-step rollout loss)")  # fmt: skip
     else:
-        data = (
-            f"{p['policy']} episodes collected ({p['codec']})"
-            if p.get("policy", "auto") != "auto"
-            else "episodes collected"
-        )
-        made = (f"{p['episodes']} {data}, encoder `{p['encoder']}` pretrained {p['pretrain_steps']} steps, predictor "
+        made = (f"{data}, encoder `{p['encoder']}` pretrained {p['pretrain_steps']} steps, predictor "
                 f"`{p['predictor']}` {p['ac_steps']} steps")  # fmt: skip
     replan = f", re-planning every {p['execute']} model steps" if p.get("execute") else ""
     return (f"{made}, then {len(seeds)} seeds x {p['eval_episodes']} episodes per goal mode, {EvalConfig.budget}-step "

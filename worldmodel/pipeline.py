@@ -139,10 +139,10 @@ class Stages:
 
 def demo(cfg: DemoConfig) -> dict:
     """Run the whole pipeline on ``cfg.task`` (finished stages in ``cfg.out`` are kept)."""
-    from envs.registration import resolve_task
+    from envs.registration import is_pushing, resolve_task
 
     task_id = resolve_task(cfg.task)
-    if cfg.preset in PUSH_PRESETS and "Push" not in task_id:
+    if cfg.preset in PUSH_PRESETS and not is_pushing(task_id):
         raise ValueError(f"preset {cfg.preset!r} collects pushing demonstrations: it needs a pushing task "
                          f"(pusht, pushtstate, pushbox), not {task_id}")  # fmt: skip
     out = cfg.out or Path("runs") / time.strftime(f"demo-{task_id.split('/')[-1]}-%Y%m%d-%H%M%S")
@@ -222,7 +222,7 @@ def run_pipeline(
             if planner == planners[0]
             else (*p.model_rows, "oracle")
         )
-        if latent_row and "model-latent" not in rows:
+        if latent_row and planner == planners[0] and "model-latent" not in rows:
             rows = (*rows[: len(p.model_rows)], "model-latent", *rows[len(p.model_rows) :])
         result = evaluate(EvalConfig(task=task_id, model=model, goals=goals, rows=rows, planner=planner,
                                      episodes=p.eval_episodes, seeds=seeds or (seed,), samples=p.samples,
