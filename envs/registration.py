@@ -75,7 +75,7 @@ def resolve_task(name: str) -> str:
 
 def is_pushing(task_id: str) -> bool:
     """Whether a task id is one of our pushing tasks (those the push and demo policies drive)."""
-    return "Push" in task_id
+    return task_id in TASKS and "Push" in task_id
 
 
 def _task_class(task_id: str) -> type:

@@ -119,7 +119,8 @@ def run(cfg: PeersConfig) -> dict:
             name = protocol if not cfg.episodes else f"{protocol} settings, {cfg.episodes} episodes"
             for s in res["summary"]:
                 bench["rows"].append({**s, "protocol": name, "minutes": (time.perf_counter() - t0) / 60,
-                                      "cem": f"{ecfg.samples} x {ecfg.iterations}", "cost_history": None})  # fmt: skip
+                                      "cem": f"{ecfg.samples} x {ecfg.iterations}", "cost_history": None,
+                                      "commit": bench["commit"], "date": bench["date"]})  # fmt: skip
             store.parent.mkdir(parents=True, exist_ok=True)
             store.write_text(json.dumps(bench, indent=1))  # after each run: a stopped one keeps its rows
     return bench
@@ -154,8 +155,14 @@ def report(bench: dict) -> str:
             rows.append([env_id, label[row], *cells])
     settings = "; ".join(f"{p}: {r['episodes']} episodes, CEM {r['cem']}, {r['mode']} goals" for p in protocols
                          for r in [next(r for r in bench["rows"] if r["protocol"] == p)])  # fmt: skip
-    note = (f"{settings}. Commit `{bench['commit']}`, {bench['date']}, {bench['hardware']}; `python "
-            "experiments/peers.py`. Our data is our own exploration (see experiments/README.md), not the papers' datasets.")  # fmt: skip
+    runs: dict[tuple[str, str], list[str]] = {}  # rows kept from earlier runs carry their own commit
+    for r in bench["rows"]:
+        envs = runs.setdefault((r.get("commit", bench["commit"]), r.get("date", bench["date"])), [])
+        envs += [r["task"]] if r["task"] not in envs else []
+    when = "; ".join(f"commit `{c}`, {d}" + (f" ({', '.join(envs)})" if len(runs) > 1 else "")
+                     for (c, d), envs in runs.items())  # fmt: skip
+    note = (f"{settings}. {when[0].upper() + when[1:]}; {bench['hardware']}; `python experiments/peers.py`. "
+            "Our data is our own exploration (see experiments/README.md), not the papers' datasets.")  # fmt: skip
     return markdown_table(header, rows) + "\n\n" + note + "\n"
 
 

@@ -180,6 +180,15 @@ def test_collect_a_plain_gymnasium_env_with_its_own_action_dim(tmp_path):
     assert "observation.environment_state" in ds.features
 
 
+def test_only_our_pushing_tasks_count_as_pushing():
+    from envs.registration import is_pushing
+
+    assert is_pushing("wm/PushT-v0") and is_pushing("wm/PushTState-v0") and is_pushing("wm/PushBox-v0")
+    assert (
+        not is_pushing("Pusher-v5") and not is_pushing("wm/gym-pusht-v0") and not is_pushing("wm/Reacher-v0")
+    )
+
+
 def test_protocols_by_name():
     from worldmodel.eval.protocol import PROTOCOLS, EvalConfig, evaluate, with_protocol
 

@@ -124,3 +124,34 @@ def test_pushing_tasks_run_the_pushing_presets_and_the_note_says_so(tmp_path):
         bench_mod.preset_for(replace(cfg, recipe="joint"), "wm/PushT-v0")
     )
     assert f"trained end to end {push.ac_steps} steps at batch 32 (32-d embedding" in bench_mod.report(bench)
+
+
+def load_peers():
+    spec = importlib.util.spec_from_file_location("peers", ROOT / "experiments" / "peers.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_peers_table_came_from_peers_json():
+    peers = load_peers()
+    text = (ROOT / "README.md").read_text()
+    table = text.split(peers.BEGIN)[1].split(peers.END)[0].strip("\n")
+    assert table == peers.report(json.loads((ROOT / "docs" / "peers.json").read_text())).strip("\n")
+
+
+def test_peers_rows_kept_from_an_earlier_run_keep_their_commit(tmp_path):
+    peers = load_peers()
+
+    def peer_row(task, commit, date):
+        return {"task": task, "row": "oracle", "protocol": "ours", "episodes": 150, "success": 0.9,
+                "success_ci95": [0.84, 0.94], "success_any": 1.0, "cem": "100 x 10", "mode": "dataset",
+                "commit": commit, "date": date}  # fmt: skip
+
+    bench = {"commit": "bbb2222", "date": "2026-12-07", "hardware": "x86_64 CPU",
+             "rows": [peer_row("wm/dmc-reacher-pose-v0", "aaa1111", "2026-12-03"),
+                      peer_row("wm/pointmaze-umaze-v0", "bbb2222", "2026-12-07")]}  # fmt: skip
+    note = peers.report(bench).strip().splitlines()[-1]
+    assert "Commit `aaa1111`, 2026-12-03 (wm/dmc-reacher-pose-v0); commit `bbb2222`, 2026-12-07" in note
+    assert "| wm/pointmaze-umaze-v0 | oracle | 90.0% [84, 94] | 100.0% |" in peers.report(bench)
