@@ -60,6 +60,8 @@ class PeersConfig:
     """exploration episodes collected per env (100 steps each)"""
     episodes: int = 0
     """episodes per seed (0: the protocol's)"""
+    ours_goals: tuple[str, ...] = ("dataset",)
+    """goal modes under our protocol (wm eval --goals); a mode other than dataset gets columns of its own"""
     ours_seeds: tuple[int, ...] = EvalConfig.seeds
     """seeds of our protocol"""
     ours_samples: int = EvalConfig.samples
@@ -108,7 +110,7 @@ def run(cfg: PeersConfig) -> dict:
             ecfg = EvalConfig(task=env_id, protocol=protocol, data=data, model=models.get(env_id), rows=rows,
                               workers=cfg.workers, videos=2, out=root / protocol, progress=False)  # fmt: skip
             if protocol == "ours":
-                ecfg = replace(ecfg, seeds=cfg.ours_seeds, samples=cfg.ours_samples,
+                ecfg = replace(ecfg, goals=cfg.ours_goals, seeds=cfg.ours_seeds, samples=cfg.ours_samples,
                                iterations=cfg.ours_iterations, elites=cfg.ours_elites)  # fmt: skip
             if cfg.episodes:
                 ecfg = replace(ecfg, episodes=cfg.episodes)
@@ -118,7 +120,8 @@ def run(cfg: PeersConfig) -> dict:
             res = evaluate(ecfg)
             name = protocol if not cfg.episodes else f"{protocol} settings, {cfg.episodes} episodes"
             for s in res["summary"]:
-                bench["rows"].append({**s, "protocol": name, "minutes": (time.perf_counter() - t0) / 60,
+                label = name if s["mode"] == "dataset" else f"{name}, {s['mode']} goals"
+                bench["rows"].append({**s, "protocol": label, "minutes": (time.perf_counter() - t0) / 60,
                                       "cem": f"{ecfg.samples} x {ecfg.iterations}", "cost_history": None,
                                       "commit": bench["commit"], "date": bench["date"]})  # fmt: skip
             store.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +156,8 @@ def report(bench: dict) -> str:
                     percent(r.get("success_any")),
                 ]
             rows.append([env_id, label[row], *cells])
-    settings = "; ".join(f"{p}: {r['episodes']} episodes, CEM {r['cem']}, {r['mode']} goals" for p in protocols
+    settings = "; ".join(f"{p}: {r['episodes']} episodes, CEM {r['cem']}" + ("" if "goals" in p else f", {r['mode']} goals")
+                         for p in protocols
                          for r in [next(r for r in bench["rows"] if r["protocol"] == p)])  # fmt: skip
     runs: dict[tuple[str, str], list[str]] = {}  # rows kept from earlier runs carry their own commit
     for r in bench["rows"]:

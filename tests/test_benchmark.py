@@ -151,7 +151,16 @@ def test_peers_rows_kept_from_an_earlier_run_keep_their_commit(tmp_path):
 
     bench = {"commit": "bbb2222", "date": "2026-12-07", "hardware": "x86_64 CPU",
              "rows": [peer_row("wm/dmc-reacher-pose-v0", "aaa1111", "2026-12-03"),
-                      peer_row("wm/pointmaze-umaze-v0", "bbb2222", "2026-12-07")]}  # fmt: skip
-    note = peers.report(bench).strip().splitlines()[-1]
+                      peer_row("wm/pointmaze-umaze-v0", "bbb2222", "2026-12-07"),
+                      {**peer_row("wm/pointmaze-umaze-v0", "bbb2222", "2026-12-07"), "protocol": "ours, moved goals",
+                       "mode": "moved", "success": 0.5}]}  # fmt: skip
+    text = peers.report(bench)
+    note = text.strip().splitlines()[-1]
     assert "Commit `aaa1111`, 2026-12-03 (wm/dmc-reacher-pose-v0); commit `bbb2222`, 2026-12-07" in note
-    assert "| wm/pointmaze-umaze-v0 | oracle | 90.0% [84, 94] | 100.0% |" in peers.report(bench)
+    assert (
+        "ours: 150 episodes, CEM 100 x 10, dataset goals; ours, moved goals: 150 episodes, CEM 100 x 10."
+        in note
+    )
+    assert "| ours, moved goals: end | ours, moved goals: any step |" in text
+    assert "| wm/pointmaze-umaze-v0 | oracle | 90.0% [84, 94] | 100.0% | 50.0% [84, 94] | 100.0% |" in text
+    assert "| wm/dmc-reacher-pose-v0 | oracle | 90.0% [84, 94] | 100.0% | - | - |" in text
