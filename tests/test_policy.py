@@ -95,6 +95,40 @@ def test_policy_trains_into_the_run_and_fits_its_rows(policy_run):
         wm.propose(z[:1], s, z[1], horizon=3)
 
 
+def test_planner_labels_are_cems_first_block_on_the_model_rows_cost(tiny_pipeline, tmp_path):
+    from planners import plan_cem
+    from worldmodel.data import LeRobotDataset
+    from worldmodel.train.policy import HindsightRows, PlannerRows, encode_episodes
+
+    run = tmp_path / "ac"
+    shutil.copytree(tiny_pipeline["ac"], run)
+    budget = dict(plan_samples=16, plan_elites=4, plan_iterations=2, plan_horizon=3)
+    cfg = TrainPolicyConfig(model=run, steps=40, batch_size=16, max_gap=2, goal_state=True, labels="planner",
+                            plan_rows=5, device="cpu", progress=False, **budget)  # fmt: skip
+    metrics = train_policy(cfg)
+    assert json.loads((run / "policy.json").read_text())["train"]["labels"] == "planner"
+    assert metrics["held_out_mean_action_loss"] > 0  # scored on planner labels of held-out pairs
+
+    wm = WorldModel.load(run)
+    ds = LeRobotDataset(tiny_pipeline["data"], episodes=[0], check_videos=False)
+    rows = HindsightRows(*encode_episodes(wm, ds, 10_000, False, decode=True), wm.frameskip, 2, wm.state_codec)
+    low, high = -torch.ones(wm.action_dim), torch.ones(wm.action_dim)
+    tokens = tuple(wm.encode(wm.dataset_frames(ds, 0, np.arange(1))).shape[1:])
+    labelled = PlannerRows(rows, wm, 3, cfg, low, high, tokens, seed=7, desc="test")
+    t, goal = rows.pairs(3, torch.Generator().manual_seed(7))
+    cost = make_latent_goal_cost(wm, rows.z[t[1]].view(1, *tokens), rows.raw_s[t[1]][None],
+                                 rows.z[goal[1]].view(*tokens), goal_state=rows.raw_sd[goal[1]],
+                                 state_weight=EvalConfig.state_weight, state_dims=wm.readout_trust)  # fmt: skip
+    plan = plan_cem(cost, low, high, CEMConfig(horizon=3, samples=16, elites=4, iterations=2),
+                    generator=torch.Generator().manual_seed(7 * 1_000_003 + 1))  # fmt: skip
+    torch.testing.assert_close(labelled.a[1], plan.actions[0])
+    recorded = rows.a[t[:, None] + torch.arange(wm.frameskip)].flatten(1)
+    assert not torch.allclose(labelled.a, recorded)  # the planner's blocks, not the recorded ones
+    assert bool(((labelled.a >= low) & (labelled.a <= high)).all())
+    with pytest.raises(ValueError, match="samples"):
+        train_policy(replace(cfg, plan_samples=2, plan_elites=4))
+
+
 def test_world_model_without_policy_has_no_proposal(tiny_pipeline):
     wm = WorldModel.load(tiny_pipeline["ac"])
     z = wm.encode(np.zeros((2, 32, 32, 3), np.uint8))

@@ -8,8 +8,13 @@ encoder (``WorldModel.encode``); a training row is (the features of frame t, tho
 g model steps later in the same episode, the proprio state at t) -> the model action recorded
 at t (the ``frameskip`` env actions after it) [and the read-out's decoding of the goal frame's
 proprio state, with ``goal_state``], g drawn uniformly from 1 to ``max_gap``
-(hindsight goals). MSE on standardised actions, AdamW with a cosine decay. The run's held-out
-episodes score it: the held-out MSE against predicting the mean action (``policy.json``).
+(hindsight goals). With ``labels="planner"`` the target is instead the first action block CEM
+plans on this world model from frame t toward the goal frame (the evaluation's model-row cost:
+the latent distance, plus the read-out's goal state with ``goal_state``), on ``plan_rows`` drawn
+(frame, goal) pairs: the policy imitates the planner rather than the recorded actions, which
+for exploration data reach a goal only on average. MSE on standardised actions, AdamW with a
+cosine decay. The run's held-out episodes score it (the same labels on held-out pairs): the
+held-out MSE against predicting the mean action (``policy.json``).
 
 Legend: n rows, F flattened features (N * D), E encoded state dim, A model action dim.
 """
@@ -21,11 +26,14 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm, trange
+
+from worldmodel.eval.protocol import EvalConfig
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,17 @@ class TrainPolicyConfig:
     goal_state: bool = False
     """also give it the goal frame's proprio state as the world model's read-out decodes it (the
     goal image is all a planner is given; needs a read-out)"""
+    labels: Literal["hindsight", "planner"] = "hindsight"
+    """hindsight: the action block recorded after the frame; planner: the first action block CEM
+    plans on this world model toward the goal frame (the eval's model-row cost)"""
+    plan_rows: int = 3000
+    """planner labels: (frame, goal) pairs labelled by CEM (a fifth as many more on held-out episodes)"""
+    plan_samples: int = 100
+    """planner labels: CEM samples per iteration"""
+    plan_iterations: int = 10
+    plan_elites: int = 10
+    plan_horizon: int = EvalConfig.horizon
+    """planner labels: model steps per plan (the eval's horizon)"""
     max_frames: int = 200_000
     """training frames encoded at most (whole episodes, in order)"""
     seed: int = 0
@@ -92,10 +111,10 @@ class HindsightRows:
     def __init__(self, feats, states, actions, decoded, frameskip: int, max_gap: int, codec):
         self.k, self.max_gap = frameskip, max_gap
         self.z = torch.cat(feats)  # (n, F)
-        self.s = codec.encode(torch.from_numpy(np.concatenate(states)))  # (n, E)
-        self.sd = (
-            codec.encode(torch.from_numpy(np.concatenate(decoded)).float()) if decoded else None
-        )  # (n, E)
+        self.raw_s = torch.from_numpy(np.concatenate(states))  # (n, P)
+        self.raw_sd = torch.from_numpy(np.concatenate(decoded)).float() if decoded else None  # (n, P)
+        self.s = codec.encode(self.raw_s)  # (n, E)
+        self.sd = codec.encode(self.raw_sd) if decoded else None  # (n, E)
         self.a = torch.from_numpy(np.concatenate(actions))  # (n, A_env)
         starts = np.cumsum([0] + [len(f) for f in feats])
         anchors, room = [], []  # frames with at least one model step after them, and how many
@@ -108,15 +127,54 @@ class HindsightRows:
         if not len(self.anchors):
             raise ValueError(f"no episode is longer than one model step ({frameskip} env steps)")
 
-    def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, ...]:
-        """n random rows -> z (n, F), z_goal (n, F), states (n, E), the goal's decoded states (n, E)
-        or None, model actions (n, k * A_env)."""
+    def pairs(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """n random (frame, goal frame) row indices (n,), (n,): the goal 1 to max_gap model steps later."""
         i = torch.randint(0, len(self.anchors), (n,), generator=gen)
         t = self.anchors[i]
         g = 1 + (torch.rand(n, generator=gen) * self.room[i]).long().clamp_max(self.room[i] - 1)
-        goal = t + g * self.k
+        return t, t + g * self.k
+
+    def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+        """n random rows -> z (n, F), z_goal (n, F), states (n, E), the goal's decoded states (n, E)
+        or None, model actions (n, k * A_env)."""
+        t, goal = self.pairs(n, gen)
         acts = self.a[t[:, None] + torch.arange(self.k)].flatten(1)  # (n, k * A_env)
         return self.z[t], self.z[goal], self.s[t], None if self.sd is None else self.sd[goal], acts
+
+
+class PlannerRows:
+    """``n`` (frame, goal) pairs of ``rows`` labelled with the first action block CEM plans on the
+    world model from the frame toward the goal; ``draw`` samples them with the rows' interface."""
+
+    def __init__(self, rows: HindsightRows, wm, n: int, cfg: TrainPolicyConfig, low: Tensor, high: Tensor,
+                 tokens: tuple[int, int], seed: int, desc: str):  # fmt: skip
+        from planners import CEMConfig, plan_cem
+        from worldmodel.world_model import make_latent_goal_cost
+
+        t, goal = rows.pairs(n, torch.Generator().manual_seed(seed))
+        pcfg = CEMConfig(horizon=cfg.plan_horizon, samples=cfg.plan_samples, elites=cfg.plan_elites,
+                         iterations=cfg.plan_iterations)  # fmt: skip
+        weight = EvalConfig.state_weight if rows.raw_sd is not None else 0.0  # the model row's proprio term
+        labels = []
+        for j in trange(n, desc=f"policy: planner labels ({desc})", disable=not cfg.progress, leave=False):
+            z0, zg = rows.z[t[j]].view(1, *tokens), rows.z[goal[j]].view(*tokens)  # (1, N, D), (N, D)
+            cost = make_latent_goal_cost(
+                wm, z0, rows.raw_s[t[j]][None] if wm.uses_state else None, zg,
+                goal_state=rows.raw_sd[goal[j]] if weight else None, state_weight=weight,
+                state_dims=wm.readout_trust if weight else None,
+            )  # fmt: skip
+            res = plan_cem(
+                cost, low, high, pcfg, generator=torch.Generator().manual_seed(seed * 1_000_003 + j)
+            )
+            labels.append(res.actions[0].float())  # (A,) the block a re-planning controller executes
+        self.z, self.zg, self.s = rows.z[t], rows.z[goal], rows.s[t]
+        self.sg = None if rows.sd is None else rows.sd[goal]
+        self.a = torch.stack(labels)  # (n, A)
+
+    def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+        """n rows drawn with replacement, as ``HindsightRows.draw``."""
+        i = torch.randint(0, len(self.a), (n,), generator=gen)
+        return self.z[i], self.zg[i], self.s[i], None if self.sg is None else self.sg[i], self.a[i]
 
 
 def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
@@ -128,8 +186,15 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
     from worldmodel.train.runtime import resolve_device
     from worldmodel.world_model import POLICY_FILES, WorldModel
 
-    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.max_gap < 1 or cfg.max_frames < 1:
-        raise ValueError("steps, batch_size, max_gap and max_frames must be >= 1")
+    if min(cfg.steps, cfg.batch_size, cfg.max_gap, cfg.max_frames, cfg.plan_rows, cfg.plan_horizon) < 1:
+        raise ValueError("steps, batch_size, max_gap, max_frames, plan_rows and plan_horizon must be >= 1")
+    if cfg.labels not in ("hindsight", "planner"):
+        raise ValueError(f"labels {cfg.labels!r}: use hindsight or planner")
+    if cfg.labels == "planner":
+        from planners import CEMConfig
+
+        CEMConfig(horizon=cfg.plan_horizon, samples=cfg.plan_samples, elites=cfg.plan_elites,
+                  iterations=cfg.plan_iterations)  # a bad budget raises here, before any encoding  # fmt: skip
     device = resolve_device(cfg.device)
     wm = WorldModel.load(cfg.model, device)
     saved = load_config_dict(cfg.model)
@@ -153,6 +218,13 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
             rows[name] = HindsightRows(*enc, wm.frameskip, cfg.max_gap, wm.state_codec)
     if "train" not in rows:
         raise ValueError(f"{cfg.model}: no training episodes left after the held-out ones")
+    if cfg.labels == "planner":
+        k, box = wm.frameskip, rows["train"].a  # the training episodes' action range, per env action
+        low, high = box.min(0).values.repeat(k), box.max(0).values.repeat(k)  # (A,)
+        tokens = tuple(wm.encode(wm.dataset_frames(ds, 0, np.arange(1))).shape[1:])  # (N, D)
+        rows = {name: PlannerRows(r, wm, cfg.plan_rows if name == "train" else max(1, cfg.plan_rows // 5), cfg,
+                                  low, high, tokens, cfg.seed + (name != "train"), name)
+                for name, r in rows.items()}  # fmt: skip
     train = rows["train"]
 
     # -- model ------------------------------------------------------------------------------
@@ -163,7 +235,7 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         policy = GoalPolicy(pcfg)
-    z, zg, s, sg, a = train.draw(min(50_000, 20 * len(train.anchors)), gen)
+    z, zg, s, sg, a = train.draw(min(50_000, 20 * len(train.z)), gen)
     x = policy.inputs(z, zg, s if use_state else None, sg)
     policy.x_mean.copy_(x.mean(0))
     policy.x_std.copy_(x.std(0) + 1e-4)
