@@ -111,7 +111,9 @@ def test_planner_labels_are_cems_first_block_on_the_model_rows_cost(tiny_pipelin
 
     wm = WorldModel.load(run)
     ds = LeRobotDataset(tiny_pipeline["data"], episodes=[0], check_videos=False)
-    rows = HindsightRows(*encode_episodes(wm, ds, 10_000, False, decode=True), wm.frameskip, 2, wm.state_codec)
+    rows = HindsightRows(
+        *encode_episodes(wm, ds, 10_000, False, decode=True), wm.frameskip, 2, wm.state_codec
+    )
     low, high = -torch.ones(wm.action_dim), torch.ones(wm.action_dim)
     tokens = tuple(wm.encode(wm.dataset_frames(ds, 0, np.arange(1))).shape[1:])
     labelled = PlannerRows(rows, wm, 3, cfg, low, high, tokens, seed=7, desc="test")
