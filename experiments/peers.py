@@ -123,7 +123,8 @@ def run(cfg: PeersConfig) -> dict:
                 label = name if s["mode"] == "dataset" else f"{name}, {s['mode']} goals"
                 bench["rows"].append({**s, "protocol": label, "minutes": (time.perf_counter() - t0) / 60,
                                       "cem": f"{ecfg.samples} x {ecfg.iterations}", "cost_history": None,
-                                      "commit": bench["commit"], "date": bench["date"]})  # fmt: skip
+                                      "commit": bench["commit"], "date": bench["date"],
+                                      "hardware": bench["hardware"]})  # fmt: skip
             store.parent.mkdir(parents=True, exist_ok=True)
             store.write_text(json.dumps(bench, indent=1))  # after each run: a stopped one keeps its rows
     return bench
@@ -159,13 +160,14 @@ def report(bench: dict) -> str:
     settings = "; ".join(f"{p}: {r['episodes']} episodes, CEM {r['cem']}" + ("" if "goals" in p else f", {r['mode']} goals")
                          for p in protocols
                          for r in [next(r for r in bench["rows"] if r["protocol"] == p)])  # fmt: skip
-    runs: dict[tuple[str, str], list[str]] = {}  # rows kept from earlier runs carry their own commit
+    runs: dict[tuple[str, ...], list[str]] = {}  # rows kept from earlier runs carry their own run's
     for r in bench["rows"]:
-        envs = runs.setdefault((r.get("commit", bench["commit"]), r.get("date", bench["date"])), [])
-        envs += [r["task"]] if r["task"] not in envs else []
-    when = "; ".join(f"commit `{c}`, {d}" + (f" ({', '.join(envs)})" if len(runs) > 1 else "")
-                     for (c, d), envs in runs.items())  # fmt: skip
-    note = (f"{settings}. {when[0].upper() + when[1:]}; {bench['hardware']}; `python experiments/peers.py`. "
+        key = tuple(r.get(k, bench[k]) for k in ("commit", "date", "hardware"))
+        runs.setdefault(key, [])
+        runs[key] += [r["task"]] if r["task"] not in runs[key] else []
+    when = "; ".join(f"commit `{c}`, {d}, {hw}" + (f" ({', '.join(envs)})" if len(runs) > 1 else "")
+                     for (c, d, hw), envs in runs.items())  # fmt: skip
+    note = (f"{settings}. {when[0].upper() + when[1:]}; `python experiments/peers.py`. "
             "Our data is our own exploration (see experiments/README.md), not the papers' datasets.")  # fmt: skip
     return markdown_table(header, rows) + "\n\n" + note + "\n"
 

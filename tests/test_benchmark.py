@@ -156,7 +156,10 @@ def test_peers_rows_kept_from_an_earlier_run_keep_their_commit(tmp_path):
                        "mode": "moved", "success": 0.5}]}  # fmt: skip
     text = peers.report(bench)
     note = text.strip().splitlines()[-1]
-    assert "Commit `aaa1111`, 2026-12-03 (wm/dmc-reacher-pose-v0); commit `bbb2222`, 2026-12-07" in note
+    assert (
+        "Commit `aaa1111`, 2026-12-03, x86_64 CPU (wm/dmc-reacher-pose-v0); commit `bbb2222`, 2026-12-07"
+        in note
+    )
     assert (
         "ours: 150 episodes, CEM 100 x 10, dataset goals; ours, moved goals: 150 episodes, CEM 100 x 10."
         in note
