@@ -108,6 +108,20 @@ def test_planner_labels_are_cems_first_block_on_the_model_rows_cost(tiny_pipelin
     metrics = train_policy(cfg)
     assert json.loads((run / "policy.json").read_text())["train"]["labels"] == "planner"
     assert metrics["held_out_mean_action_loss"] > 0  # scored on planner labels of held-out pairs
+    cached = run / "policy_labels_train.safetensors"
+    stamp = cached.stat().st_mtime_ns
+    import planners
+
+    def no_planning(*args, **kwargs):
+        raise AssertionError("labels were planned again")
+
+    with pytest.MonkeyPatch.context() as mp:  # the same label settings: the kept labels, no planning
+        mp.setattr(planners, "plan_cem", no_planning)
+        assert train_policy(replace(cfg, hidden=32))["held_out_mean_action_loss"] == pytest.approx(
+            metrics["held_out_mean_action_loss"]
+        )
+    train_policy(replace(cfg, plan_iterations=3))  # another label setting: planned again, kept anew
+    assert cached.stat().st_mtime_ns != stamp
 
     wm = WorldModel.load(run)
     ds = LeRobotDataset(tiny_pipeline["data"], episodes=[0], check_videos=False)

@@ -62,7 +62,9 @@ class TrainPolicyConfig:
     """hindsight: the action block recorded after the frame; planner: the first action block CEM
     plans on this world model toward the goal frame (the eval's model-row cost)"""
     plan_rows: int = 3000
-    """planner labels: (frame, goal) pairs labelled by CEM (a fifth as many more on held-out episodes)"""
+    """planner labels: (frame, goal) pairs labelled by CEM (a fifth as many more on held-out episodes);
+    the labels are kept in the run (policy_labels_*.safetensors) and reused by a fit with the same
+    label settings"""
     plan_samples: int = 100
     """planner labels: CEM samples per iteration"""
     plan_iterations: int = 10
@@ -142,16 +144,52 @@ class HindsightRows:
         return self.z[t], self.z[goal], self.s[t], None if self.sd is None else self.sd[goal], acts
 
 
+def _fingerprint(wm) -> str:
+    """A checksum of the world model's weights: labels planned on other weights are not reused."""
+    with torch.no_grad():
+        total = sum(float(p.double().abs().sum()) for p in wm.predictor.parameters())
+        total += sum(float(p.double().abs().sum()) for p in wm.encoder.parameters())
+    return f"{total:.15e}"
+
+
+#: the settings planner labels depend on (besides the run): cached labels are reused only when they match
+LABEL_SETTINGS = ("plan_samples", "plan_iterations", "plan_elites", "plan_horizon", "max_gap", "goal_state",
+                  "max_frames")  # fmt: skip
+
+
 class PlannerRows:
     """``n`` (frame, goal) pairs of ``rows`` labelled with the first action block CEM plans on the
     world model from the frame toward the goal; ``draw`` samples them with the rows' interface."""
 
     def __init__(self, rows: HindsightRows, wm, n: int, cfg: TrainPolicyConfig, low: Tensor, high: Tensor,
-                 tokens: tuple[int, int], seed: int, desc: str):  # fmt: skip
+                 tokens: tuple[int, int], seed: int, desc: str, cache: Path | None = None):  # fmt: skip
+        t, goal = rows.pairs(n, torch.Generator().manual_seed(seed))
+        self.z, self.zg, self.s = rows.z[t], rows.z[goal], rows.s[t]
+        self.sg = None if rows.sd is None else rows.sd[goal]
+        # the labels depend on these alone (with the run's weights and data): a later fit reuses them
+        key = {f: str(getattr(cfg, f)) for f in LABEL_SETTINGS} | {"n": str(n), "seed": str(seed),
+               "frames": str(len(rows.z)), "weights": _fingerprint(wm)}  # fmt: skip
+        if cache is not None and cache.exists():
+            from safetensors import safe_open
+            from safetensors.torch import load_file
+
+            with safe_open(str(cache), "pt") as f:
+                same = f.metadata() == key
+            if same:
+                self.a = load_file(str(cache))["labels"]  # (n, A)
+                return
+        self.a = self._label(rows, wm, t, goal, cfg, low, high, tokens, seed, desc)  # (n, A)
+        if cache is not None:
+            from safetensors.torch import save_file
+
+            save_file({"labels": self.a.contiguous()}, str(cache), metadata=key)
+
+    @staticmethod
+    def _label(rows, wm, t, goal, cfg, low, high, tokens, seed: int, desc: str) -> Tensor:
         from planners import CEMConfig, plan_cem
         from worldmodel.world_model import make_latent_goal_cost
 
-        t, goal = rows.pairs(n, torch.Generator().manual_seed(seed))
+        n = len(t)
         pcfg = CEMConfig(horizon=cfg.plan_horizon, samples=cfg.plan_samples, elites=cfg.plan_elites,
                          iterations=cfg.plan_iterations)  # fmt: skip
         weight = EvalConfig.state_weight if rows.raw_sd is not None else 0.0  # the model row's proprio term
@@ -167,9 +205,7 @@ class PlannerRows:
                 cost, low, high, pcfg, generator=torch.Generator().manual_seed(seed * 1_000_003 + j)
             )
             labels.append(res.actions[0].float())  # (A,) the block a re-planning controller executes
-        self.z, self.zg, self.s = rows.z[t], rows.z[goal], rows.s[t]
-        self.sg = None if rows.sd is None else rows.sd[goal]
-        self.a = torch.stack(labels)  # (n, A)
+        return torch.stack(labels)  # (n, A)
 
     def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, ...]:
         """n rows drawn with replacement, as ``HindsightRows.draw``."""
@@ -223,7 +259,8 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
         low, high = box.min(0).values.repeat(k), box.max(0).values.repeat(k)  # (A,)
         tokens = tuple(wm.encode(wm.dataset_frames(ds, 0, np.arange(1))).shape[1:])  # (N, D)
         rows = {name: PlannerRows(r, wm, cfg.plan_rows if name == "train" else max(1, cfg.plan_rows // 5), cfg,
-                                  low, high, tokens, cfg.seed + (name != "train"), name)
+                                  low, high, tokens, cfg.seed + (name != "train"), name,
+                                  cache=Path(cfg.model) / f"policy_labels_{name}.safetensors")
                 for name, r in rows.items()}  # fmt: skip
     train = rows["train"]
 
