@@ -157,14 +157,15 @@ def report(bench: dict) -> str:
                     percent(r.get("success_any")),
                 ]
             rows.append([env_id, label[row], *cells])
-    settings = "; ".join(f"{p}: {r['episodes']} episodes, CEM {r['cem']}" + ("" if "goals" in p else f", {r['mode']} goals")
-                         for p in protocols
-                         for r in [next(r for r in bench["rows"] if r["protocol"] == p)])  # fmt: skip
+    first = {p: next(r for r in bench["rows"] if r["protocol"] == p) for p in protocols}
+    settings = "; ".join(f"{p}: {r['episodes']} episodes, CEM {r['cem']}"
+                         + (f", {r['mode']} goals" if r["mode"] == "dataset" else "")  # others: in the label
+                         for p, r in first.items())  # fmt: skip
     runs: dict[tuple[str, ...], list[str]] = {}  # rows kept from earlier runs carry their own run's
     for r in bench["rows"]:
-        key = tuple(r.get(k, bench[k]) for k in ("commit", "date", "hardware"))
-        runs.setdefault(key, [])
-        runs[key] += [r["task"]] if r["task"] not in runs[key] else []
+        envs = runs.setdefault(tuple(r.get(k, bench[k]) for k in ("commit", "date", "hardware")), [])
+        if r["task"] not in envs:
+            envs.append(r["task"])
     when = "; ".join(f"commit `{c}`, {d}, {hw}" + (f" ({', '.join(envs)})" if len(runs) > 1 else "")
                      for (c, d, hw), envs in runs.items())  # fmt: skip
     note = (f"{settings}. {when[0].upper() + when[1:]}; `python experiments/peers.py`. "

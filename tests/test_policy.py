@@ -130,7 +130,8 @@ def test_planner_labels_are_cems_first_block_on_the_model_rows_cost(tiny_pipelin
     )
     low, high = -torch.ones(wm.action_dim), torch.ones(wm.action_dim)
     tokens = tuple(wm.encode(wm.dataset_frames(ds, 0, np.arange(1))).shape[1:])
-    labelled = PlannerRows(rows, wm, 3, cfg, low, high, tokens, seed=7, desc="test")
+    plan_cfg = CEMConfig(horizon=3, samples=16, elites=4, iterations=2)
+    labelled = PlannerRows(rows, wm, 3, plan_cfg, low, high, tokens, seed=7, desc="test")
     t, goal = rows.pairs(3, torch.Generator().manual_seed(7))
     cost = make_latent_goal_cost(wm, rows.z[t[1]].view(1, *tokens), rows.raw_s[t[1]][None],
                                  rows.z[goal[1]].view(*tokens), goal_state=rows.raw_sd[goal[1]],

@@ -152,23 +152,24 @@ def _fingerprint(wm) -> str:
     return f"{total:.15e}"
 
 
-#: the settings planner labels depend on (besides the run): cached labels are reused only when they match
+#: the settings planner labels depend on (besides the run's weights and the drawn pairs)
 LABEL_SETTINGS = ("plan_samples", "plan_iterations", "plan_elites", "plan_horizon", "max_gap", "goal_state",
                   "max_frames")  # fmt: skip
 
 
 class PlannerRows:
-    """``n`` (frame, goal) pairs of ``rows`` labelled with the first action block CEM plans on the
-    world model from the frame toward the goal; ``draw`` samples them with the rows' interface."""
+    """``n`` (frame, goal) pairs of ``rows`` labelled with the first action block CEM (``plan``)
+    plans on the world model from the frame toward the goal; ``draw`` samples them with the rows'
+    interface. With ``cache`` the labels are kept there under ``key`` (what else they depend on)
+    and reused when the key matches."""
 
-    def __init__(self, rows: HindsightRows, wm, n: int, cfg: TrainPolicyConfig, low: Tensor, high: Tensor,
-                 tokens: tuple[int, int], seed: int, desc: str, cache: Path | None = None):  # fmt: skip
+    def __init__(self, rows: HindsightRows, wm, n: int, plan, low: Tensor, high: Tensor, tokens: tuple[int, int],
+                 seed: int, desc: str, cache: Path | None = None, key: dict[str, str] | None = None,
+                 progress: bool = False):  # fmt: skip
         t, goal = rows.pairs(n, torch.Generator().manual_seed(seed))
         self.z, self.zg, self.s = rows.z[t], rows.z[goal], rows.s[t]
         self.sg = None if rows.sd is None else rows.sd[goal]
-        # the labels depend on these alone (with the run's weights and data): a later fit reuses them
-        key = {f: str(getattr(cfg, f)) for f in LABEL_SETTINGS} | {"n": str(n), "seed": str(seed),
-               "frames": str(len(rows.z)), "weights": _fingerprint(wm)}  # fmt: skip
+        key = (key or {}) | {"n": str(n), "seed": str(seed), "frames": str(len(rows.z))}
         if cache is not None and cache.exists():
             from safetensors import safe_open
             from safetensors.torch import load_file
@@ -178,23 +179,20 @@ class PlannerRows:
             if same:
                 self.a = load_file(str(cache))["labels"]  # (n, A)
                 return
-        self.a = self._label(rows, wm, t, goal, cfg, low, high, tokens, seed, desc)  # (n, A)
+        self.a = self._label(rows, wm, t, goal, plan, low, high, tokens, seed, desc, progress)  # (n, A)
         if cache is not None:
             from safetensors.torch import save_file
 
             save_file({"labels": self.a.contiguous()}, str(cache), metadata=key)
 
     @staticmethod
-    def _label(rows, wm, t, goal, cfg, low, high, tokens, seed: int, desc: str) -> Tensor:
-        from planners import CEMConfig, plan_cem
+    def _label(rows, wm, t, goal, plan, low, high, tokens, seed: int, desc: str, progress: bool) -> Tensor:
+        from planners import plan_cem
         from worldmodel.world_model import make_latent_goal_cost
 
-        n = len(t)
-        pcfg = CEMConfig(horizon=cfg.plan_horizon, samples=cfg.plan_samples, elites=cfg.plan_elites,
-                         iterations=cfg.plan_iterations)  # fmt: skip
         weight = EvalConfig.state_weight if rows.raw_sd is not None else 0.0  # the model row's proprio term
         labels = []
-        for j in trange(n, desc=f"policy: planner labels ({desc})", disable=not cfg.progress, leave=False):
+        for j in trange(len(t), desc=f"policy: planner labels ({desc})", disable=not progress, leave=False):
             z0, zg = rows.z[t[j]].view(1, *tokens), rows.z[goal[j]].view(*tokens)  # (1, N, D), (N, D)
             cost = make_latent_goal_cost(
                 wm, z0, rows.raw_s[t[j]][None] if wm.uses_state else None, zg,
@@ -202,7 +200,7 @@ class PlannerRows:
                 state_dims=wm.readout_trust if weight else None,
             )  # fmt: skip
             res = plan_cem(
-                cost, low, high, pcfg, generator=torch.Generator().manual_seed(seed * 1_000_003 + j)
+                cost, low, high, plan, generator=torch.Generator().manual_seed(seed * 1_000_003 + j)
             )
             labels.append(res.actions[0].float())  # (A,) the block a re-planning controller executes
         return torch.stack(labels)  # (n, A)
@@ -226,11 +224,12 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
         raise ValueError("steps, batch_size, max_gap, max_frames, plan_rows and plan_horizon must be >= 1")
     if cfg.labels not in ("hindsight", "planner"):
         raise ValueError(f"labels {cfg.labels!r}: use hindsight or planner")
+    plan = None
     if cfg.labels == "planner":
         from planners import CEMConfig
 
-        CEMConfig(horizon=cfg.plan_horizon, samples=cfg.plan_samples, elites=cfg.plan_elites,
-                  iterations=cfg.plan_iterations)  # a bad budget raises here, before any encoding  # fmt: skip
+        plan = CEMConfig(horizon=cfg.plan_horizon, samples=cfg.plan_samples, elites=cfg.plan_elites,
+                         iterations=cfg.plan_iterations)  # a bad budget raises here, before any encoding  # fmt: skip
     device = resolve_device(cfg.device)
     wm = WorldModel.load(cfg.model, device)
     saved = load_config_dict(cfg.model)
@@ -258,9 +257,12 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
         k, box = wm.frameskip, rows["train"].a  # the training episodes' action range, per env action
         low, high = box.min(0).values.repeat(k), box.max(0).values.repeat(k)  # (A,)
         tokens = tuple(wm.encode(wm.dataset_frames(ds, 0, np.arange(1))).shape[1:])  # (N, D)
-        rows = {name: PlannerRows(r, wm, cfg.plan_rows if name == "train" else max(1, cfg.plan_rows // 5), cfg,
+        # what the labels depend on besides the pairs: kept labels are reused only when it matches
+        key = {f: str(getattr(cfg, f)) for f in LABEL_SETTINGS} | {"weights": _fingerprint(wm)}
+        rows = {name: PlannerRows(r, wm, cfg.plan_rows if name == "train" else max(1, cfg.plan_rows // 5), plan,
                                   low, high, tokens, cfg.seed + (name != "train"), name,
-                                  cache=Path(cfg.model) / f"policy_labels_{name}.safetensors")
+                                  cache=Path(cfg.model) / f"policy_labels_{name}.safetensors", key=key,
+                                  progress=cfg.progress)
                 for name, r in rows.items()}  # fmt: skip
     train = rows["train"]
 
