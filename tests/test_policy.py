@@ -95,6 +95,24 @@ def test_policy_trains_into_the_run_and_fits_its_rows(policy_run):
         wm.propose(z[:1], s, z[1], horizon=3)
 
 
+def test_policy_on_states_alone_ignores_the_frames(tiny_pipeline, tmp_path):
+    run = tmp_path / "ac"
+    shutil.copytree(tiny_pipeline["ac"], run)
+    cfg = TrainPolicyConfig(model=run, steps=200, batch_size=64, max_gap=4, goal_state=True, use_latent=False,
+                            device="cpu", progress=False)  # fmt: skip
+    metrics = train_policy(cfg)
+    assert metrics["train_loss"] < 1.0 and not json.loads((run / "policy.json").read_text())["policy"]["latent"]
+    wm = WorldModel.load(run)
+    assert wm.policy.net[0].in_features == 2 * wm.state_codec.encoded_dim  # the state and the change to the goal's
+    frames = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    z, s, goal = wm.encode(frames), torch.zeros(1, 4), torch.ones(4)
+    first = wm.propose(z[:1], s, z[1], horizon=1, goal_state=goal)
+    torch.testing.assert_close(wm.propose(z[2:3], s, z[3], horizon=1, goal_state=goal), first)  # other frames
+    assert not torch.allclose(wm.propose(z[:1], s, z[1], horizon=1, goal_state=-goal), first)  # another goal
+    with pytest.raises(ValueError, match="needs --goal-state"):  # raised before the run is read
+        train_policy(replace(cfg, model=tmp_path / "missing", goal_state=False))
+
+
 def test_planner_labels_are_cems_first_block_on_the_model_rows_cost(tiny_pipeline, tmp_path):
     from planners import plan_cem
     from worldmodel.data import LeRobotDataset

@@ -8,7 +8,9 @@ acting again (``WorldModel.propose``): one rolled-out candidate instead of CEM's
 ``policy`` planner executes the proposal; ``policy-cem`` starts CEM from it.
 
 With ``goal_state`` it is also given the goal's proprio state as the world model's read-out
-decodes it from the goal image (what the ``model`` row's cost is given). Inputs are the
+decodes it from the goal image (what the ``model`` row's cost is given); with ``latent`` off it is
+given only the proprio state and that goal state (a far smaller input, for tasks whose goal the
+read-out's state carries; the predictor still predicts the states it acts on). Inputs are the
 flattened standardised features of ``WorldModel.encode``; the policy standardises
 them and the actions again with statistics of its training rows (buffers saved with it).
 
@@ -29,6 +31,7 @@ class PolicyConfig:
     action_dim: int  # A (k env actions concatenated)
     state_dim: int = 0  # E (0: no proprio input)
     goal_state: bool = False  # also given the goal's encoded proprio state (needs state_dim)
+    latent: bool = True  # given the current and goal features (off: the states alone; needs goal_state)
     hidden: int = 256
     depth: int = 3  # hidden layers
 
@@ -37,13 +40,15 @@ class PolicyConfig:
             raise ValueError(f"policy sizes must be positive, got {self}")
         if self.goal_state and not self.state_dim:
             raise ValueError("a goal-state input needs state_dim > 0")
+        if not self.latent and not self.goal_state:
+            raise ValueError("a policy without latent inputs needs the goal state (goal_state=True)")
 
 
 class GoalPolicy(nn.Module):
     def __init__(self, cfg: PolicyConfig):
         super().__init__()
         self.cfg = cfg
-        width = 2 * cfg.feat_dim + cfg.state_dim * (1 + cfg.goal_state)
+        width = 2 * cfg.feat_dim * cfg.latent + cfg.state_dim * (1 + cfg.goal_state)
         self.register_buffer("x_mean", torch.zeros(width))
         self.register_buffer("x_std", torch.ones(width))
         self.register_buffer("a_mean", torch.zeros(cfg.action_dim))
@@ -57,9 +62,9 @@ class GoalPolicy(nn.Module):
         self, z: Tensor, z_goal: Tensor, states: Tensor | None = None, goal_states: Tensor | None = None
     ) -> Tensor:
         """z (B, F), z_goal (B, F), states and goal_states (B, E) or None -> unstandardised inputs
-        (B, 2F + E [+ E]): the current features, the change still to make, the proprio state [and
-        the change of state still to make]."""
-        parts = [z, z_goal - z]
+        (B, [2F +] E [+ E]): [the current features, the change still to make,] the proprio state
+        [and the change of state still to make]."""
+        parts = [z, z_goal - z] if self.cfg.latent else []
         if self.cfg.state_dim:
             if states is None or (self.cfg.goal_state and goal_states is None):
                 extra = (

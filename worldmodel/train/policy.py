@@ -58,6 +58,9 @@ class TrainPolicyConfig:
     goal_state: bool = False
     """also give it the goal frame's proprio state as the world model's read-out decodes it (the
     goal image is all a planner is given; needs a read-out)"""
+    use_latent: bool = True
+    """give the policy the current and goal frames' features; off: the proprio state and the
+    read-out's goal state alone (needs --goal-state; for goals the read-out's state carries)"""
     labels: Literal["hindsight", "planner"] = "hindsight"
     """hindsight: the action block recorded after the frame; planner: the first action block CEM
     plans on this world model toward the goal frame (the eval's model-row cost)"""
@@ -224,6 +227,8 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
         raise ValueError("steps, batch_size, max_gap, max_frames, plan_rows and plan_horizon must be >= 1")
     if cfg.labels not in ("hindsight", "planner"):
         raise ValueError(f"labels {cfg.labels!r}: use hindsight or planner")
+    if not cfg.use_latent and not cfg.goal_state:
+        raise ValueError("--no-use-latent needs --goal-state: without features the goal is the read-out's state")
     plan = None
     if cfg.labels == "planner":
         from planners import CEMConfig
@@ -269,8 +274,8 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
     # -- model ------------------------------------------------------------------------------
     gen = torch.Generator().manual_seed(cfg.seed)
     pcfg = PolicyConfig(feat_dim=train.z.shape[1], action_dim=wm.action_dim,
-                        state_dim=train.s.shape[1] if use_state else 0, goal_state=cfg.goal_state, hidden=cfg.hidden,
-                        depth=cfg.depth)  # fmt: skip
+                        state_dim=train.s.shape[1] if use_state else 0, goal_state=cfg.goal_state,
+                        latent=cfg.use_latent, hidden=cfg.hidden, depth=cfg.depth)  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         policy = GoalPolicy(pcfg)
