@@ -228,7 +228,7 @@ def train_policy(cfg: TrainPolicyConfig) -> dict[str, float]:
     if cfg.labels not in ("hindsight", "planner"):
         raise ValueError(f"labels {cfg.labels!r}: use hindsight or planner")
     if not cfg.use_latent and not cfg.goal_state:
-        raise ValueError("--no-use-latent needs --goal-state: without features the goal is the read-out's state")
+        raise ValueError("--no-use-latent needs --goal-state (without features the goal is the read-out's)")
     plan = None
     if cfg.labels == "planner":
         from planners import CEMConfig
