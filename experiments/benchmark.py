@@ -13,6 +13,7 @@ into the README between its benchmark markers. ``--report-only`` rebuilds both f
 
     python experiments/benchmark.py --preset cpu --readme README.md     # every task (hours on 2 cores)
     python experiments/benchmark.py --preset cpu --tasks pointmass --seeds 0
+    python experiments/benchmark.py --preset cpu --planners cem policy   # CEM beside the amortised planner
     python experiments/benchmark.py --preset tiny --tasks pointmass --out runs/bench-tiny   # a smoke run
     python experiments/benchmark.py --report-only --readme README.md    # the table again, from benchmark.json
 """
@@ -61,6 +62,8 @@ class BenchmarkConfig:
     """frozen: pretrain the encoder, then the predictor on its frozen features; joint: encoder and
     predictor trained together (wm train-joint), with the latent-alone row beside the read-out one"""
     planners: tuple[PlannerName, ...] = ("cem", "cmaes")
+    """planners of the world-model rows (policy, policy-cem: the world model's goal-conditioned policy,
+    trained into its run first; their rows have no oracle beside them)"""
     seeds: tuple[int, ...] = (0, 1, 2)
     goals: tuple[GoalMode, ...] = ("dataset", "moved", "random")
     """goal modes (see wm eval --goals); moved: dataset goals that doing nothing does not reach"""

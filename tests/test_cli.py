@@ -40,9 +40,17 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     demo(DemoConfig(preset="tiny", out=tmp_path / "d", workers=0, threads=1))
     assert (tmp_path / "d" / "encoder" / "encoder.safetensors").stat().st_mtime_ns == mtime
     assert json.loads((tmp_path / "d" / "data" / "meta" / "info.json").read_text())["total_episodes"] == 8
-    # ... but not one trained for another budget: its figures would carry the wrong label
     wm_json = tmp_path / "d" / "predictor" / "world_model.json"
     before = wm_json.stat().st_mtime_ns
+    # the policy planners: the policy is trained into the world model first, and plans in one evaluation
+    out = run_pipeline("wm/PointMass-v0", PRESETS["tiny"], tmp_path / "d", workers=0, threads=1,
+                       planners=("cem", "policy"))  # fmt: skip
+    assert (tmp_path / "d" / "predictor" / "policy.safetensors").exists()
+    assert "train-policy" in capsys.readouterr().out
+    policy_row = [s for s in out["summary"] if s["planner"] == "policy"]
+    assert [s["row"] for s in policy_row] == ["model"] and policy_row[0]["evaluations"] == 1
+    assert (tmp_path / "d" / "predictor" / "world_model.json").stat().st_mtime_ns == before
+    # ... but not one trained for another budget: its figures would carry the wrong label
     longer = replace(PRESETS["tiny"], ac_steps=PRESETS["tiny"].ac_steps + 1)
     with pytest.raises(ValueError, match="finished run of 6 steps but this pipeline asks for 7"):
         run_pipeline("wm/PointMass-v0", longer, tmp_path / "d", workers=0, threads=1)

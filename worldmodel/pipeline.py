@@ -71,6 +71,7 @@ class DemoPreset:
     joint: JointPreset | None = None  # the end-to-end recipe (None: frozen encoder + train-ac)
     goals: tuple[str, ...] = ("dataset",)  # goal modes of the evaluation, as wm eval --goals
     model_rows: tuple[str, ...] = ("model",)  # world-model rows, as wm eval --rows
+    policy_steps: int = 3000  # fit steps of the policy planners' policy (wm train-policy --steps)
 
 
 #: pushing: demonstrations recorded losslessly, re-planning every action block, moved goals, the
@@ -84,7 +85,8 @@ PRESETS = {
                       samples=100, elites=10, iterations=10, readout_steps=1000, execute=1, shrink=True),
     "tiny": DemoPreset(episodes=8, steps=40, encoder="tiny", pretrain_steps=4, pretrain_batch=4,
                        predictor="tiny", ac_steps=6, ac_batch=4, pool=0, eval_episodes=2,
-                       samples=16, elites=4, iterations=2, readout_steps=50, execute=1, shrink=True),
+                       samples=16, elites=4, iterations=2, readout_steps=50, execute=1, shrink=True,
+                       policy_steps=50),
     "push": DemoPreset(episodes=2000, pretrain_steps=600, ac_steps=15_000, readout_steps=3000, **_PUSH),
     "push-small": DemoPreset(episodes=1000, pretrain_steps=300, ac_steps=2500, readout_steps=1000, **_PUSH),
     "push-gpu": DemoPreset(episodes=4000, pretrain_steps=2000, ac_steps=30_000, readout_steps=6000,
@@ -96,7 +98,12 @@ PUSH_PRESETS = ("push", "push-small", "push-gpu")
 # pretraining step, per predictor step, per collected episode for the features and the state
 # read-out, per clip frame of an end-to-end training batch, per evaluated episode and per re-plan in it
 _COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.1, "features": 0.4, "train-joint": 0.004, "eval": 0.3,
-         "replan": 0.3}  # fmt: skip
+         "replan": 0.3, "train-policy": 0.3}  # fmt: skip
+#: planners that plan with the world model's goal-conditioned policy (the pipeline trains one first)
+POLICY_PLANNERS = ("policy", "policy-cem")
+#: the policy those planners get: an inverse-dynamics model one model step ahead, on the proprio
+#: state and the read-out's goal state when the world model has a read-out (else on its latents)
+POLICY_MAX_GAP = 1
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,8 @@ def run_pipeline(
         plan["train-ac"] = _COST["train-ac"] * p.ac_steps + _COST["features"] * p.episodes
     else:
         plan["train-joint"] = _COST["train-joint"] * p.ac_steps * p.ac_batch * p.joint.frames
+    if set(planners) & set(POLICY_PLANNERS):
+        plan["train-policy"] = _COST["train-policy"] * p.episodes
     plan["eval"] = (_COST["eval"] + _COST["replan"] * _replans(p)) * episodes
     stages = Stages(plan)
     print(f"[demo] {task_id}, {label}: run directory {out}")
@@ -213,15 +222,15 @@ def run_pipeline(
         else _train_joint(p, data, out, stages, loop)
     )
 
+    if "train-policy" in plan:
+        _train_policy(model, p.policy_steps, seed, stages)
     stages.start("eval")
     summary, tables = [], []
     for planner in planners:
         ev_dir = ev if len(planners) == 1 else ev / planner
-        rows = (
-            (*p.model_rows, "oracle", "random", "do-nothing")
-            if planner == planners[0]
-            else (*p.model_rows, "oracle")
-        )
+        # the oracle row plans with the same planner: not with the world model's policy
+        oracle = () if planner in POLICY_PLANNERS else ("oracle",)
+        rows = (*p.model_rows, *oracle, *(("random", "do-nothing") if planner == planners[0] else ()))
         if latent_row and planner == planners[0] and "model-latent" not in rows:
             rows = (*rows[: len(p.model_rows)], "model-latent", *rows[len(p.model_rows) :])
         result = evaluate(EvalConfig(task=task_id, model=model, goals=goals, rows=rows, planner=planner,
@@ -257,6 +266,19 @@ def _train_frozen(p: DemoPreset, data: Path, out: Path, stages: Stages, loop: di
                                optim=OptimConfig(lr=1e-3, weight_decay=0.01)))  # fmt: skip
     stages.finish("train-ac")
     return ac
+
+
+def _train_policy(model: Path, steps: int, seed: int, stages: Stages) -> None:
+    """The amortised planner for the policy planners, written into the world-model run (kept when there)."""
+    from worldmodel.train.policy import TrainPolicyConfig, train_policy
+    from worldmodel.world_model import POLICY_FILES, READOUT_FILE
+
+    stages.start("train-policy")
+    if not all((model / f).exists() for f in POLICY_FILES):
+        read = (model / READOUT_FILE).exists()
+        train_policy(TrainPolicyConfig(model=model, steps=steps, max_gap=POLICY_MAX_GAP, goal_state=read,
+                                       use_latent=not read, seed=seed))  # fmt: skip
+    stages.finish("train-policy")
 
 
 def _train_joint(p: DemoPreset, data: Path, out: Path, stages: Stages, loop: dict) -> Path:

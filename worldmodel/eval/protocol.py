@@ -155,7 +155,10 @@ def _planner(cfg: EvalConfig, row: str):
 
 def _resources(cfg: EvalConfig):
     """Per process: the env, the world model, and the dataset goal pool (built once)."""
-    key = (cfg.task, str(cfg.model), str(cfg.data), cfg.compile)
+    # the run's files' times: a run retrained (or given a policy) in this process is loaded again
+    files = sorted(Path(cfg.model).glob("*.safetensors")) if cfg.model else []
+    stamp = tuple(f.stat().st_mtime_ns for f in files)
+    key = (cfg.task, str(cfg.model), str(cfg.data), cfg.compile, stamp)
     if key not in _CACHE:
         import torch
 
