@@ -24,6 +24,8 @@ from planners.policy import PolicyPlanConfig, plan_policy
 
 PlannerName = Literal["cem", "cmaes", "mppi", "gd", "policy", "policy-cem"]
 PLANNERS: tuple[str, ...] = PlannerName.__args__
+#: planners that plan with a world model's goal-conditioned policy (the cost's ``proposal``)
+POLICY_PLANNERS = ("policy", "policy-cem")
 BaselineName = Literal["random", "do-nothing"]
 BASELINES: tuple[str, ...] = BaselineName.__args__
 #: gradient descent's restarts are capped: each is a full differentiable rollout

@@ -99,8 +99,6 @@ PUSH_PRESETS = ("push", "push-small", "push-gpu")
 # read-out, per clip frame of an end-to-end training batch, per evaluated episode and per re-plan in it
 _COST = {"collect": 0.13, "pretrain": 0.36, "train-ac": 0.1, "features": 0.4, "train-joint": 0.004, "eval": 0.3,
          "replan": 0.3, "train-policy": 0.3}  # fmt: skip
-#: planners that plan with the world model's goal-conditioned policy (the pipeline trains one first)
-POLICY_PLANNERS = ("policy", "policy-cem")
 #: the policy those planners get: an inverse-dynamics model one model step ahead, on the proprio
 #: state and the read-out's goal state when the world model has a read-out (else on its latents)
 POLICY_MAX_GAP = 1
@@ -187,6 +185,7 @@ def run_pipeline(
     """Collect, train the world model (pretrain + train-ac, or train-joint), evaluate each planner on
     ``goals`` (default: the preset's); finished stages are kept."""
     from envs.collect import CollectConfig, collect
+    from planners.registry import POLICY_PLANNERS
     from worldmodel.eval.protocol import EvalConfig, evaluate
 
     out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from planners.cem import CEMConfig
-from planners.registry import PlannerName
+from planners.registry import POLICY_PLANNERS, PlannerName
 from worldmodel.eval.executors import run_jobs
 from worldmodel.eval.report import episode_frames, markdown_table, plot_cost_histories
 from worldmodel.eval.stats import wilson_interval
@@ -329,7 +329,7 @@ def run_episode(cfg: EvalConfig, row: str, mode: str, seed: int, i: int, video: 
             row == "model"
             and wm.policy is not None
             and wm.policy.cfg.goal_state
-            and cfg.planner.startswith("policy")
+            and cfg.planner in POLICY_PLANNERS
         ):
             policy_gs = wm.read_state(goal_img[None])[0][0]
 
@@ -448,7 +448,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     goal_dim_mask(task_state_names(task_id), cfg.goal_dims)  # bad names raise before any work
     if {"model", "model-latent"} & set(cfg.rows) and cfg.model is None:
         raise ValueError("the 'model' rows need --model (a train-ac run); or drop them with --rows")
-    if cfg.planner.startswith("policy"):
+    if cfg.planner in POLICY_PLANNERS:
         if "oracle" in cfg.rows:
             raise ValueError(f"--planner {cfg.planner} plans with the world model's policy, which the oracle row "
                              "has not: drop oracle from --rows (or run it with another planner)")  # fmt: skip
